@@ -1,0 +1,155 @@
+"""The `linli` command. Configuration comes from LINLI_* environment variables; flags override a few."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from core.logging import configure_logging
+from core.settings import Settings
+
+EPILOG = """configuration (environment):
+  LINLI_DATA_DIR            where embedded state lives (default ~/.local/share/linli)
+  LINLI_DATABASE_URL        read model: sqlite:///path.db (default, in the data dir) or postgresql://...
+  LINLI_TEMPORAL_ADDRESS    Temporal frontend (default localhost:7233)
+  LINLI_TEMPORAL_NAMESPACE  (default "default")
+  LINLI_TASK_QUEUE          (default linli-cases)
+  LINLI_SLA_FILE            JSON policy overriding the SLA table (see README)
+  LINLI_SLA_SCALE           multiplies every SLA duration (e.g. 0.0001 for demos)
+  LINLI_TEMPORAL_CLI        path to the `temporal` binary (else PATH, cache, or built with Go)
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="linli",
+        description="linli: residents' issues as durable cases (compound → community → town).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = sub.add_parser("up", help="run the dev server, a worker and the API in the foreground")
+    up.add_argument("--data-dir", type=Path, help="state directory (default $LINLI_DATA_DIR)")
+    up.add_argument("--port", type=int, default=8000, help="API port (default 8000)")
+    up.add_argument("--temporal-port", type=int, default=7233, help="Temporal gRPC port (default 7233)")
+    up.add_argument("--ui-port", type=int, default=8233, help="Temporal Web UI port (default 8233)")
+
+    sub.add_parser("worker", help="run a worker (workflows and activities) against $LINLI_TEMPORAL_ADDRESS")
+
+    api = sub.add_parser("api", help="run the HTTP API")
+    api.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    api.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+
+    dev = sub.add_parser("dev-server", help="run only the Temporal dev server, persisted in the data dir")
+    dev.add_argument("--data-dir", type=Path)
+    dev.add_argument("--port", type=int, default=7233)
+    dev.add_argument("--ui-port", type=int, default=8233)
+
+    token = sub.add_parser("token", help="issue or revoke API tokens").add_subparsers(dest="action", required=True)
+    issue = token.add_parser("issue", help="print a new token (and nothing else)")
+    issue.add_argument("--role", required=True, help="resident | caseworker | supervisor | auditor | admin")
+    issue.add_argument("--unit", help="jurisdiction: this unit and everything under it")
+    issue.add_argument("--name", required=True, help="who the token is for (recorded as the actor)")
+    revoke = token.add_parser("revoke", help="revoke a token")
+    revoke.add_argument("token", nargs="?", help="the token itself")
+    revoke.add_argument("--id", dest="principal_id", help="or the principal id")
+
+    units = sub.add_parser("units", help="manage the jurisdiction tree").add_subparsers(dest="action", required=True)
+    imp = units.add_parser("import", help="add units from a JSON file (a tree or a list of trees)")
+    imp.add_argument("file", type=Path)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings(**({"data_dir": args.data_dir} if getattr(args, "data_dir", None) else {}))
+    except ValidationError as error:
+        sys.stderr.write(f"linli: bad configuration:\n{error}\n")
+        return 2
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        return asyncio.run(_run(args, settings))
+    except CliError as error:
+        sys.stderr.write(f"linli: {error}\n")
+        return 2
+
+
+class CliError(Exception):
+    pass
+
+
+async def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from api import serve
+
+    match args.command:
+        case "up":
+            await serve.serve_up(settings, port=args.port, temporal_port=args.temporal_port, ui_port=args.ui_port)
+        case "worker":
+            await serve.serve_worker(settings)
+        case "api":
+            await serve.serve_api(settings, args.host, args.port)
+        case "dev-server":
+            from core.devserver import DevServer
+
+            db_file = settings.data_dir / "temporal.db"
+            await serve.serve_dev_server(
+                DevServer(port=args.port, ui_port=args.ui_port, db_file=db_file, binary=settings.temporal_cli)
+            )
+        case "token":
+            await _token(args, settings)
+        case "units":
+            await _import_units(args.file, settings)
+    return 0
+
+
+async def _token(args: argparse.Namespace, settings: Settings) -> None:
+    from api.services.tokens import TokenError, issue_token, revoke_token
+    from core.db import create_engine, create_schema
+
+    engine = create_engine(settings.db_url)
+    try:
+        await create_schema(engine)
+        if args.action == "issue":
+            token, _ = await issue_token(engine, role=args.role, name=args.name, unit=args.unit)
+            print(token)
+        else:
+            revoked = await revoke_token(engine, token=args.token, principal_id=args.principal_id)
+            if not revoked:
+                raise CliError("no such active token")
+            print(f"revoked {revoked} token(s)")
+    except TokenError as error:
+        raise CliError(str(error)) from None
+    finally:
+        await engine.dispose()
+
+
+async def _import_units(file: Path, settings: Settings) -> None:
+    from api.services.units import UnitError, UnitTree, import_trees
+    from core.db import create_engine, create_schema
+
+    try:
+        data: Any = json.loads(file.read_text(encoding="utf-8"))
+        trees = [UnitTree.model_validate(t) for t in (data if isinstance(data, list) else [data])]
+    except (OSError, ValueError) as error:
+        raise CliError(f"{file}: {error}") from None
+    engine = create_engine(settings.db_url)
+    try:
+        await create_schema(engine)
+        created = await import_trees(engine, trees)
+    except UnitError as error:
+        raise CliError(str(error)) from None
+    finally:
+        await engine.dispose()
+    print(f"imported {len(created)} units from {file}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,354 @@
+"""Cases: filing, commands, reads. Route handlers stay thin; the rules about who may do what live here.
+
+Data flows one way: the API asks the case's workflow to change (an update), the workflow projects the
+change into the read model before answering, and lists and reads come from the read model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import structlog
+from pydantic import BaseModel, Field
+from sqlalchemy import and_, or_
+from sqlmodel import select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.auth import Caller
+from api.errors import ApiError, forbidden, invalid_transition, not_found, unprocessable
+from api.pagination import DEFAULT_LIMIT, Page, decode_cursor, encode_cursor
+from api.services.units import get_unit, units_handling
+from core.logging import get_logger
+from core.settings import Settings
+from core.tables import CaseEventRecord, CaseFiling, CaseRecord, Unit, now_utc
+from core.temporal import workflow_id
+from workflows.case import CaseInput, CaseWorkflow
+from workflows.model import (
+    Actor,
+    CaseCommand,
+    CaseFiled,
+    CaseView,
+    CoSign,
+    Merge,
+    Object,
+    Reporter,
+    Role,
+    Strict,
+    Withdraw,
+)
+
+log = get_logger("linli.cases")
+
+FILING_ROLES = frozenset({Role.RESIDENT, Role.CASEWORKER, Role.SUPERVISOR, Role.ADMIN})
+RESIDENT_ACTIONS = frozenset({"co-sign", "object", "withdraw"})
+SUPERVISOR_ACTIONS = frozenset({"extend-deadline"})
+
+
+class Channel(StrEnum):
+    IN_PERSON = "in_person"
+    SAY_IT_WALL = "say_it_wall"  # 说事墙
+    ONLINE = "online"  # mini-program: reported online, handled offline
+    GRID_VISIT = "grid_visit"  # a grid worker's visit
+    HOTLINE = "hotline"  # 12345
+    OTHER = "other"
+
+
+class CaseCreate(Strict):
+    unit: str = Field(min_length=1, max_length=64, description="code of the compound the issue is in")
+    category: str = Field(min_length=1, max_length=50)
+    title: str = Field(min_length=1, max_length=200)
+    description: str = Field(min_length=1, max_length=4000)
+    reporter: Reporter
+    channel: Channel = Channel.IN_PERSON
+
+
+class EventPublic(BaseModel):
+    seq: int | None = Field(description="sequence number in the case; null for a rejected command")
+    at: datetime
+    action: str
+    actor: Actor
+    result: str = Field(description="applied | rejected")
+    reason: str | None = None
+    from_stage: str | None
+    to_stage: str | None
+    from_tier: str | None
+    to_tier: str | None
+    detail: dict[str, Any]
+
+
+class CaseFilters(BaseModel):
+    stage: str | None = None
+    tier: str | None = None
+    unit: str | None = None
+    status: str | None = None
+    overdue: bool | None = None
+    cursor: str | None = None
+    limit: int = DEFAULT_LIMIT
+
+
+# --- filing --------------------------------------------------------------------------------------------------
+
+
+async def file_case(
+    db: AsyncSession, client: Client, settings: Settings, caller: Caller, body: CaseCreate, key: str | None
+) -> CaseView:
+    """Start the case's workflow; with an Idempotency-Key a retry returns the case already filed."""
+    if caller.role not in FILING_ROLES:
+        raise forbidden(f"a {caller.role} cannot file cases")
+    compound = await get_unit(db, body.unit)
+    if compound is None:
+        raise unprocessable(f"unit {body.unit!r} does not exist")
+    if compound.kind != "compound":
+        raise unprocessable(f"unit {body.unit!r} is a {compound.kind}; cases are filed at a compound")
+    if not caller.covers(compound.path):
+        raise forbidden(f"unit {body.unit!r} is outside your jurisdiction")
+
+    filing = await _claim_filing(db, caller, body, key)
+    if existing := await db.get(CaseRecord, filing.case_id):
+        return CaseView.model_validate(existing.view)  # a retry of a filing that went through
+    filed = CaseFiled(
+        id=filing.case_id,
+        number=f"{filing.created_at.year}-{filing.number:06d}",
+        units=units_handling(compound),
+        category=body.category,
+        title=body.title,
+        description=body.description,
+        reporter=body.reporter,
+        channel=body.channel.value,
+        filed_by=caller.actor,
+        filed_at=filing.created_at,
+    )
+    start = WithStartWorkflowOperation(
+        CaseWorkflow.run,
+        CaseInput(filed=filed, policy=settings.sla_policy),
+        id=workflow_id(filed.id),
+        task_queue=settings.task_queue,
+        # Concurrent retries with one key all land on the one workflow, and never start it twice.
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+    )
+    view: CaseView = await client.execute_update_with_start_workflow(
+        CaseWorkflow.sync, start_workflow_operation=start, id="filed"
+    )
+    log.info("case filed", case_id=view.id, action="file", actor=caller.id, unit=compound.code,
+             reporter_phone=body.reporter.phone)  # fmt: skip
+    return view
+
+
+async def _claim_filing(db: AsyncSession, caller: Caller, body: CaseCreate, key: str | None) -> CaseFiling:
+    """Take the next case number, or find the filing this idempotency key already made."""
+    request_hash = hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+    filing = CaseFiling(case_id=secrets.token_hex(8), principal_id=caller.id, idempotency_key=key,
+                        request_hash=request_hash)  # fmt: skip
+    db.add(filing)
+    try:
+        await db.commit()
+        return filing
+    except IntegrityError:
+        await db.rollback()
+    earlier = (
+        await db.exec(
+            select(CaseFiling).where(CaseFiling.principal_id == caller.id, CaseFiling.idempotency_key == key)
+        )
+    ).one()
+    if earlier.request_hash != request_hash:
+        raise ApiError(409, "idempotency_conflict", "this Idempotency-Key was already used for a different case")
+    return earlier
+
+
+# --- commands ------------------------------------------------------------------------------------------------
+
+
+async def act(
+    db: AsyncSession, client: Client, caller: Caller, case_id: str, body: Strict, key: str | None
+) -> CaseView:
+    """Send one command to the case. Rejections are 409 with the reason, and go into the audit trail."""
+    action = str(getattr(body, "action"))  # noqa: B009
+    record = await _readable_record(db, caller, case_id)
+    with structlog.contextvars.bound_contextvars(case_id=case_id, action=action, actor=caller.id):
+        await _authorize(db, caller, record, body)
+        if record.status == "closed":
+            await _reject(
+                db,
+                caller,
+                record,
+                body,
+                f"the case is closed ({record.outcome}); {action} is no longer possible",
+            )
+        if isinstance(body, Merge):
+            await _check_merge_target(db, caller, record, body)
+        # Scoped per caller, so one person's key never answers for another's command.
+        update_id = f"{caller.id}:{key}" if key else str(uuid.uuid4())
+        handle = client.get_workflow_handle_for(CaseWorkflow.run, workflow_id(case_id))
+        try:
+            view = await handle.execute_update(
+                CaseWorkflow.act, CaseCommand(actor=caller.actor, body=body), id=update_id
+            )
+        except WorkflowUpdateFailedError as error:
+            cause = error.cause
+            reason = cause.message if isinstance(cause, ApplicationError) else str(cause)
+            await _reject(db, caller, record, body, reason)
+        except RPCError as error:
+            if error.status is not RPCStatusCode.NOT_FOUND:
+                raise
+            # The workflow finished between our read and the update: the case has just closed.
+            await _reject(db, caller, record, body, f"the case is closed; {action} is no longer possible")
+        log.info("case command applied", stage=view.stage.value, tier=view.tier.value, version=view.version)
+        return view
+
+
+async def _authorize(db: AsyncSession, caller: Caller, record: CaseRecord, body: Strict) -> None:
+    action = str(getattr(body, "action"))  # noqa: B009
+    if caller.role is Role.AUDITOR:
+        raise forbidden("auditors have read-only access")
+    if caller.role is Role.RESIDENT:
+        if action not in RESIDENT_ACTIONS:
+            raise forbidden(f"residents can {', '.join(sorted(RESIDENT_ACTIONS))}; {action} is for caseworkers")
+        if isinstance(body, CoSign | Object) and body.resident != caller.name:
+            raise forbidden(f"residents {action} in their own name ({caller.name!r})")
+        if isinstance(body, Withdraw) and record.filed_by != caller.id:
+            raise forbidden("residents can only withdraw cases they filed")
+        return
+    if action in SUPERVISOR_ACTIONS and caller.role not in (Role.SUPERVISOR, Role.ADMIN):
+        raise forbidden(f"{action} is for supervisors")
+    handling = await get_unit(db, record.handling_unit)
+    if handling is None or not caller.covers(handling.path):
+        raise forbidden(f"the case is handled by {record.handling_unit}, outside your jurisdiction")
+
+
+async def _check_merge_target(db: AsyncSession, caller: Caller, record: CaseRecord, body: Merge) -> None:
+    target = await db.get(CaseRecord, body.into)
+    if target is None or not caller.covers(target.unit_path):
+        raise unprocessable(f"merge: no case {body.into!r} in your jurisdiction")
+    if target.status == "closed":
+        await _reject(db, caller, record, body, f"merge: case {body.into} is closed")
+
+
+async def _reject(db: AsyncSession, caller: Caller, record: CaseRecord, body: Strict, reason: str) -> None:
+    """Write the rejected command to the audit trail (it never reaches the history), then answer 409."""
+    action = str(getattr(body, "action"))  # noqa: B009
+    db.add(
+        CaseEventRecord(
+            case_id=record.id, seq=None, at=now_utc(), action=action, actor_id=caller.id, actor_name=caller.name,
+            actor_role=caller.role.value, result="rejected", reason=reason, from_stage=record.stage,
+            to_stage=record.stage, from_tier=record.tier, to_tier=record.tier,
+            detail=body.model_dump(mode="json", exclude={"action"}, exclude_none=True),
+        )
+    )  # fmt: skip
+    await db.commit()
+    log.info("case command rejected", reason=reason)
+    raise invalid_transition(reason)
+
+
+# --- reads ---------------------------------------------------------------------------------------------------
+
+
+async def _readable_record(db: AsyncSession, caller: Caller, case_id: str) -> CaseRecord:
+    record = await db.get(CaseRecord, case_id)
+    if record is None:
+        raise not_found(f"no case {case_id!r}")
+    if caller.role is Role.RESIDENT:
+        # A resident reaches any case in their compound to co-sign or object, but reads only their own.
+        if not caller.covers(record.unit_path):
+            raise forbidden("this case is outside your compound")
+    elif not caller.covers(record.unit_path):
+        raise forbidden("this case is outside your jurisdiction")
+    return record
+
+
+async def read_case(db: AsyncSession, caller: Caller, case_id: str) -> CaseView:
+    record = await _readable_record(db, caller, case_id)
+    if caller.role is Role.RESIDENT and record.filed_by != caller.id:
+        raise forbidden("residents see only the cases they filed")
+    return CaseView.model_validate(record.view)
+
+
+async def list_cases(db: AsyncSession, caller: Caller, f: CaseFilters) -> Page[CaseView]:
+    query = select(CaseRecord)
+    prefix = await _scope_prefix(db, caller, f.unit)
+    if prefix:
+        query = query.where(CaseRecord.unit_path.startswith(prefix))  # type: ignore[attr-defined]
+    if caller.role is Role.RESIDENT:
+        query = query.where(CaseRecord.filed_by == caller.id)
+    for column, value in (
+        (CaseRecord.stage, f.stage),
+        (CaseRecord.tier, f.tier),
+        (CaseRecord.status, f.status),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if f.overdue is not None:
+        late = and_(CaseRecord.status == "open", or_(CaseRecord.overdue, CaseRecord.deadline < now_utc()))  # type: ignore[arg-type,operator]
+        query = query.where(late if f.overdue else ~late)
+    if f.cursor:
+        at, last_id = decode_cursor(f.cursor, 2)
+        at = _parse_time(at)
+        query = query.where(
+            or_(CaseRecord.filed_at < at, and_(CaseRecord.filed_at == at, CaseRecord.id < last_id))  # type: ignore[arg-type,operator]
+        )
+    query = query.order_by(CaseRecord.filed_at.desc(), CaseRecord.id.desc()).limit(f.limit + 1)  # type: ignore[attr-defined,union-attr]
+    rows = list((await db.exec(query)).all())
+    more = len(rows) > f.limit
+    rows = rows[: f.limit]
+    cursor = encode_cursor(rows[-1].filed_at.isoformat(), rows[-1].id) if more else None
+    return Page(items=[CaseView.model_validate(r.view) for r in rows], next_cursor=cursor)
+
+
+async def list_events(
+    db: AsyncSession, caller: Caller, case_id: str, cursor: str | None, limit: int
+) -> Page[EventPublic]:
+    await read_case(db, caller, case_id)
+    query = select(CaseEventRecord).where(CaseEventRecord.case_id == case_id)
+    if cursor:
+        (after,) = decode_cursor(cursor, 1)
+        if not isinstance(after, int):
+            raise unprocessable("cursor is not valid")
+        query = query.where(CaseEventRecord.id > after)  # type: ignore[operator]
+    rows = list((await db.exec(query.order_by(CaseEventRecord.id).limit(limit + 1))).all())  # type: ignore[arg-type]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(
+        items=[_event_public(r) for r in rows],
+        next_cursor=encode_cursor(rows[-1].id) if more and rows else None,
+    )
+
+
+def _event_public(r: CaseEventRecord) -> EventPublic:
+    return EventPublic(
+        seq=r.seq, at=r.at, action=r.action, actor=Actor(id=r.actor_id, name=r.actor_name, role=Role(r.actor_role)),
+        result=r.result, reason=r.reason, from_stage=r.from_stage, to_stage=r.to_stage, from_tier=r.from_tier,
+        to_tier=r.to_tier, detail=r.detail,
+    )  # fmt: skip
+
+
+async def _scope_prefix(db: AsyncSession, caller: Caller, unit: str | None) -> str | None:
+    """The subtree a list covers: the caller's jurisdiction, narrowed to ``unit`` if given."""
+    if unit is None:
+        return caller.unit_path
+    found: Unit | None = await get_unit(db, unit)
+    if found is None:
+        raise unprocessable(f"unit {unit!r} does not exist")
+    if caller.covers(found.path):
+        return found.path
+    if caller.unit_path and caller.unit_path.startswith(found.path):
+        return caller.unit_path  # asking for a wider unit than one's own: one's own part of it
+    raise forbidden(f"unit {unit!r} is outside your jurisdiction")
+
+
+def _parse_time(value: Any) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise unprocessable("cursor is not valid") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

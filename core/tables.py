@@ -1,0 +1,141 @@
+"""The read model and audit log: SQLModel tables, on SQLite (embedded) or PostgreSQL (production).
+
+Everything here can be rebuilt from the Temporal histories except units, tokens and case filings
+(the case-number sequence and idempotency keys), which are the API's own records.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, TypeDecorator, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timestamps are UTC and timezone-aware on the way out, whatever the database stores."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def utc_column(*, nullable: bool = False) -> Any:
+    """A UTC timestamp column; a required one defaults to now."""
+    if nullable:
+        return Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    return Field(default_factory=now_utc, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class Unit(SQLModel, table=True):
+    """A town, community or compound. ``path`` is the materialized path ``/town/community/compound/``,
+    so "this unit and everything under it" is one indexed prefix match."""
+
+    __tablename__ = "units"
+
+    code: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    kind: str = Field(max_length=16)
+    parent_code: str | None = Field(default=None, foreign_key="units.code", index=True)
+    path: str = Field(max_length=400, index=True, unique=True)
+    created_at: datetime = utc_column()
+
+
+class Principal(SQLModel, table=True):
+    """Who holds a token: a role and a jurisdiction (a unit and its subtree; none means everywhere)."""
+
+    __tablename__ = "principals"
+
+    id: str = Field(primary_key=True, max_length=32)
+    name: str = Field(max_length=200)
+    role: str = Field(max_length=16)
+    unit_code: str | None = Field(default=None, foreign_key="units.code")
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = utc_column()
+    revoked_at: datetime | None = utc_column(nullable=True)
+
+
+class CaseFiling(SQLModel, table=True):
+    """One row per filed case: hands out case numbers and remembers idempotency keys."""
+
+    __tablename__ = "case_filings"
+    __table_args__ = (UniqueConstraint("principal_id", "idempotency_key"),)
+
+    number: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(max_length=32, unique=True)
+    principal_id: str = Field(max_length=32)
+    idempotency_key: str | None = Field(default=None, max_length=200)
+    request_hash: str = Field(max_length=64)
+    created_at: datetime = utc_column()
+
+
+class CaseRecord(SQLModel, table=True):
+    """The read model of a case: the columns lists and supervision filter on, plus the whole view."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        Index("ix_cases_unit_path_filed", "unit_path", "filed_at"),
+        Index("ix_cases_status_deadline", "status", "deadline"),
+    )
+
+    id: str = Field(primary_key=True, max_length=32)
+    number: str = Field(max_length=32, index=True)
+    unit: str = Field(max_length=64, index=True)
+    unit_path: str = Field(max_length=400)
+    handling_unit: str = Field(max_length=64)
+    category: str = Field(max_length=100)
+    title: str = Field(max_length=300)
+    stage: str = Field(max_length=16)
+    tier: str = Field(max_length=16)
+    status: str = Field(max_length=8)
+    outcome: str | None = Field(default=None, max_length=16)
+    deadline: datetime | None = utc_column(nullable=True)
+    overdue: bool = False
+    satisfaction: str | None = Field(default=None, max_length=32)
+    escalation_count: int = 0
+    filed_by: str = Field(max_length=32, index=True)
+    filed_at: datetime = utc_column()
+    updated_at: datetime = utc_column()
+    version: int = 0
+    view: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+
+
+class CaseEventRecord(SQLModel, table=True):
+    """The audit trail: applied transitions (one per case id + seq) and rejected commands (no seq)."""
+
+    __tablename__ = "case_events"
+    __table_args__ = (UniqueConstraint("case_id", "seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(max_length=32, index=True)
+    seq: int | None = None
+    at: datetime = utc_column()
+    action: str = Field(max_length=32)
+    actor_id: str = Field(max_length=32)
+    actor_name: str = Field(max_length=200)
+    actor_role: str = Field(max_length=16)
+    result: str = Field(default="applied", max_length=8)  # applied | rejected
+    reason: str | None = None
+    from_stage: str | None = Field(default=None, max_length=16)
+    to_stage: str | None = Field(default=None, max_length=16)
+    from_tier: str | None = Field(default=None, max_length=16)
+    to_tier: str | None = Field(default=None, max_length=16)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

@@ -1,0 +1,132 @@
+"""A running linli for tests: the real app over httpx, a real worker, a real database."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from api.app import create_app
+from api.services.tokens import issue_token
+from api.services.units import UnitTree, import_trees
+from core.db import create_engine, create_schema
+from core.settings import Settings
+from core.temporal import DATA_CONVERTER
+from workflows.worker import build_worker
+
+# town-a › community-a1 › compound-a1x, compound-a1y ; community-a2 › compound-a2x
+# town-b › community-b1 › compound-b1x
+UNITS = [
+    {"code": "town-a", "name": "昌宁镇", "kind": "town", "children": [
+        {"code": "community-a1", "name": "营里社区", "kind": "community", "children": [
+            {"code": "compound-a1x", "name": "云台府小区", "kind": "compound"},
+            {"code": "compound-a1y", "name": "惠民小区", "kind": "compound"},
+        ]},
+        {"code": "community-a2", "name": "南环社区", "kind": "community", "children": [
+            {"code": "compound-a2x", "name": "实成小区", "kind": "compound"},
+        ]},
+    ]},
+    {"code": "town-b", "name": "龙泉街道", "kind": "town", "children": [
+        {"code": "community-b1", "name": "公园路社区", "kind": "community", "children": [
+            {"code": "compound-b1x", "name": "长钢小区", "kind": "compound"},
+        ]},
+    ]},
+]  # fmt: skip
+
+
+class Stack:
+    def __init__(self, *, temporal_address: str, database_url: str, data_dir: Path, **overrides: Any) -> None:
+        self.settings = Settings(
+            data_dir=data_dir,
+            database_url=database_url,
+            temporal_address=temporal_address,
+            task_queue=f"linli-test-{uuid.uuid4().hex[:8]}",
+            **overrides,
+        )
+        self.app = create_app(self.settings)
+        self.worker: Worker | None = None
+        self._worker_task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Stack:
+        self.engine = create_engine(self.settings.db_url)
+        await create_schema(self.engine)
+        await import_trees(self.engine, [UnitTree.model_validate(u) for u in UNITS])
+        self.temporal = await Client.connect(self.settings.temporal_address, data_converter=DATA_CONVERTER)
+        self._lifespan = self.app.router.lifespan_context(self.app)
+        await self._lifespan.__aenter__()
+        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://linli")
+        await self.start_worker()
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop_worker()
+        await self.http.aclose()
+        await self._lifespan.__aexit__(None, None, None)
+        await self.engine.dispose()
+
+    async def start_worker(self) -> None:
+        self.worker = build_worker(self.temporal, self.engine, self.settings.task_queue)
+        self._worker_task = asyncio.create_task(self.worker.run())
+
+    async def stop_worker(self) -> None:
+        if self.worker is not None:
+            await self.worker.shutdown()
+            assert self._worker_task is not None
+            await self._worker_task
+            self.worker = None
+
+    async def headers(self, role: str, unit: str | None = None, name: str | None = None) -> dict[str, str]:
+        token, _ = await issue_token(self.engine, role=role, name=name or f"{role}-{unit}", unit=unit)
+        return {"Authorization": f"Bearer {token}"}
+
+    async def file(self, headers: dict[str, str], unit: str = "compound-a1x", **fields: Any) -> dict[str, Any]:
+        body = {
+            "unit": unit,
+            "category": "drainage",
+            "title": "Blocked drain behind building 3",
+            "description": "Water stands for days after rain.",
+            "reporter": {"name": "王阿姨", "phone": "13800138000"},
+            **fields,
+        }
+        response = await self.http.post("/v1/cases", json=body, headers=headers)
+        assert response.status_code == 201, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    async def act(
+        self, case_id: str, action: str, headers: dict[str, str], body: dict[str, Any] | None = None, **kw: Any
+    ) -> httpx.Response:
+        return await self.http.post(f"/v1/cases/{case_id}/actions/{action}", json=body or {}, headers=headers, **kw)
+
+    async def ok(self, case_id: str, action: str, headers: dict[str, str], **body: Any) -> dict[str, Any]:
+        response = await self.act(case_id, action, headers, body)
+        assert response.status_code == 200, f"{action}: {response.status_code} {response.text}"
+        return response.json()  # type: ignore[no-any-return]
+
+    async def case(self, case_id: str, headers: dict[str, str]) -> dict[str, Any]:
+        response = await self.http.get(f"/v1/cases/{case_id}", headers=headers)
+        assert response.status_code == 200, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+
+async def eventually(
+    read: Callable[[], Awaitable[Any]], check: Callable[[Any], bool], timeout: float = 30.0, interval: float = 0.1
+) -> Any:
+    """Poll ``read`` until ``check`` holds for its result (for things timers make true later)."""
+    deadline = time.monotonic() + timeout
+    value = await read()
+    while not check(value):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s; last value: {value!r}")
+        await asyncio.sleep(interval)
+        value = await read()
+    return value

@@ -1,0 +1,153 @@
+"""The durable case: one workflow per resident issue, id ``case-<case id>``.
+
+The rules live in ``policy`` and ``state`` (pure); this class only holds the state, arms the SLA timer,
+and projects each event into the read model before answering the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+# Our models are immutable definitions with no I/O: passing them through the sandbox saves rebuilding
+# every pydantic class on each workflow run, and keeps one class identity for the data converter.
+with workflow.unsafe.imports_passed_through():
+    from workflows import policy
+    from workflows.model import CaseCommand, CaseEvent, CaseFiled, CaseView, ProjectCase, SlaPolicy, Stage
+    from workflows.search_attributes import updates_for
+    from workflows.state import CaseState, apply_command, deadline_passed, open_case
+
+PROJECT_CASE = "project_case"  # activity name: the workflow must not import the activity's module
+
+PROJECTION_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10))
+
+
+class CaseInput(BaseModel):
+    """A new case (``filed`` + ``policy``), or one carried on from a previous run (``state``)."""
+
+    filed: CaseFiled
+    policy: SlaPolicy
+    state: CaseState | None = None
+
+
+def invalid(error: policy.InvalidTransition) -> ApplicationError:
+    return ApplicationError(str(error), type="InvalidTransition", non_retryable=True)
+
+
+@workflow.defn(name="Case")
+class CaseWorkflow:
+    """A resident's issue from filing to the follow-up visit.
+
+    Update ``act(CaseCommand) -> CaseView``: every caseworker/resident command; ``validate_act`` rejects
+    what the case's state does not allow, before anything reaches history.
+    Update ``sync() -> CaseView``: returns once the read model holds everything (used when filing).
+    Query ``view() -> CaseView``: the live case.
+    """
+
+    @workflow.init
+    def __init__(self, input: CaseInput) -> None:
+        self._outbox: list[CaseEvent] = []
+        if input.state is not None:
+            self._state = input.state
+        else:
+            self._state, first = open_case(input.filed, input.policy, workflow.now())
+            self._outbox.append(first)
+        # Projection batches run one at a time, so the read model sees events in order.
+        self._projecting = asyncio.Lock()
+        self._indexed: tuple[object, ...] = ()
+
+    @workflow.run
+    async def run(self, input: CaseInput) -> CaseView:
+        self._index()
+        while self._state.view.stage is not Stage.CLOSED:
+            await self._flush()
+            if workflow.info().is_continue_as_new_suggested():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                await self._flush()
+                workflow.continue_as_new(CaseInput(filed=input.filed, policy=input.policy, state=self._state))
+            await self._watch_deadline()
+        await self._flush()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._state.view
+
+    @workflow.query
+    def view(self) -> CaseView:
+        return self._state.view
+
+    @workflow.update
+    async def act(self, command: CaseCommand) -> CaseView:
+        # Re-checked here: two updates can both pass validation in one activation before either applies.
+        try:
+            policy.check(self._state.view, command.body)
+        except policy.InvalidTransition as error:
+            raise invalid(error) from None
+        self._record(apply_command(self._state, command.actor, command.body, workflow.now()))
+        await self._flush()
+        return self._state.view
+
+    @act.validator
+    def validate_act(self, command: CaseCommand) -> None:
+        try:
+            policy.check(self._state.view, command.body)
+        except policy.InvalidTransition as error:
+            raise invalid(error) from None
+
+    @workflow.update
+    async def sync(self) -> CaseView:
+        await self._flush()
+        return self._state.view
+
+    async def _watch_deadline(self) -> None:
+        """Sleep until the deadline, a change of deadline, or a suggestion to continue as new."""
+        clock, case = self._state.clock, self._state.view
+
+        def woken() -> bool:
+            return self._state.clock != clock or workflow.info().is_continue_as_new_suggested()
+
+        if case.deadline is None or case.overdue:
+            await workflow.wait_condition(woken)
+            return
+        remaining = case.deadline - workflow.now()
+        if remaining > timedelta(0):
+            try:
+                await workflow.wait_condition(woken, timeout=remaining)
+                return
+            except TimeoutError:
+                pass
+        if self._state.clock == clock:  # nobody moved the deadline while the timer fired
+            self._record(deadline_passed(self._state, workflow.now()))
+
+    def _record(self, event: CaseEvent) -> None:
+        self._outbox.append(event)
+        self._index()
+        workflow.logger.info(
+            "case event",
+            extra={"case_id": self._state.view.id, "action": event.action, "actor": event.actor.id,
+                   "seq": event.seq, "stage": event.to_stage.value, "tier": event.to_tier.value},
+        )  # fmt: skip
+
+    def _index(self) -> None:
+        """Keep the search attributes current; only write them when they actually change."""
+        case = self._state.view
+        indexed = (case.stage, case.tier, case.unit, case.deadline, case.overdue)
+        if indexed != self._indexed:
+            workflow.upsert_search_attributes(updates_for(case))
+            self._indexed = indexed
+
+    async def _flush(self) -> None:
+        """Project pending events into the read model (idempotent per case id + seq)."""
+        async with self._projecting:
+            while self._outbox:
+                batch = list(self._outbox)
+                await workflow.execute_local_activity(
+                    PROJECT_CASE,
+                    ProjectCase(view=self._state.view.model_copy(deep=True), events=batch),
+                    start_to_close_timeout=timedelta(seconds=10),
+                    retry_policy=PROJECTION_RETRY,
+                )
+                del self._outbox[: len(batch)]
