@@ -114,13 +114,14 @@ async def file_case(
     if not caller.covers(compound.path):
         raise forbidden(f"unit {body.unit!r} is outside your jurisdiction")
 
+    units = units_handling(compound)  # read now: a rollback in _claim_filing expires loaded rows
     filing = await _claim_filing(db, caller, body, key)
     if existing := await db.get(CaseRecord, filing.case_id):
         return CaseView.model_validate(existing.view)  # a retry of a filing that went through
     filed = CaseFiled(
         id=filing.case_id,
         number=f"{filing.created_at.year}-{filing.number:06d}",
-        units=units_handling(compound),
+        units=units,
         category=body.category,
         title=body.title,
         description=body.description,
@@ -141,7 +142,7 @@ async def file_case(
     view: CaseView = await client.execute_update_with_start_workflow(
         CaseWorkflow.sync, start_workflow_operation=start, id="filed"
     )
-    log.info("case filed", case_id=view.id, action="file", actor=caller.id, unit=compound.code,
+    log.info("case filed", case_id=view.id, action="file", actor=caller.id, unit=units.compound,
              reporter_phone=body.reporter.phone)  # fmt: skip
     return view
 

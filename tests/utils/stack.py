@@ -130,3 +130,44 @@ async def eventually(
         await asyncio.sleep(interval)
         value = await read()
     return value
+
+
+def sla_file(directory: Path, **days: dict[str, float] | float) -> Path:
+    """A policy file; with ``sla_scale=SECONDS`` a "day" lasts one second, so values read as seconds.
+
+    ``stage=number`` sets all three tiers; ``stage={"compound": n, ...}`` sets some.
+    """
+    import json
+
+    tiers = ("compound", "community", "town")
+    table = {s: (v if isinstance(v, dict) else dict.fromkeys(tiers, v)) for s, v in days.items()}
+    path = directory / f"sla-{uuid.uuid4().hex[:6]}.json"
+    path.write_text(json.dumps({"name": "test", "days": table}))
+    return path
+
+
+SECONDS = 1 / 86_400  # sla_scale under which one policy "day" is one second
+
+# Long everywhere: a test shortens only the stage it is about.
+LONG = {s: 600.0 for s in ("collecting", "reviewing", "deliberating", "announcing", "implementing", "follow_up")}
+
+
+async def walk(stack: Stack, headers: dict[str, str], case_id: str, to: str) -> dict[str, Any]:
+    """Drive a case forward from collecting to ``to`` by the ordinary path (announcing ends by its timer)."""
+    steps: list[tuple[str, dict[str, Any]]] = [
+        ("submit", {}),
+        ("accept", {"note": "Within the compound's reach"}),
+        ("record-meeting", {"held_at": "2026-11-20T19:30:00+08:00", "participants": ["党支部", "业委会", "物业"],
+                            "minutes": "Options discussed; agreed."}),
+        ("decide", {"decision": "The property company fixes it", "assignee": "物业"}),
+    ]  # fmt: skip
+    stops = {"reviewing": 1, "deliberating": 2, "announcing": 4, "implementing": 4, "follow_up": 4}
+    case: dict[str, Any] = {}
+    for action, body in steps[: stops[to]]:
+        case = await stack.ok(case_id, action, headers, **body)
+    if to in ("implementing", "follow_up"):
+        case = await eventually(lambda: stack.case(case_id, headers), lambda c: c["stage"] == "implementing")
+    if to == "follow_up":
+        case = await stack.ok(case_id, "complete", headers, summary="Drain dredged", evidence=["photo-1.jpg"])
+    assert case["stage"] == to, case
+    return case
