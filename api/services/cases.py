@@ -29,7 +29,7 @@ from api.auth import Caller
 from api.errors import ApiError, forbidden, invalid_transition, not_found, unprocessable
 from api.pagination import DEFAULT_LIMIT, Page, decode_cursor, encode_cursor
 from api.services.units import get_unit, units_handling
-from core.logging import get_logger
+from core.logging import get_logger, mask_phone
 from core.settings import Settings
 from core.tables import CaseEventRecord, CaseFiling, CaseRecord, Unit, now_utc
 from core.temporal import workflow_id
@@ -143,7 +143,7 @@ async def file_case(
         CaseWorkflow.sync, start_workflow_operation=start, id="filed"
     )
     log.info("case filed", case_id=view.id, action="file", actor=caller.id, unit=units.compound,
-             reporter_phone=body.reporter.phone)  # fmt: skip
+             reporter_phone=mask_phone(body.reporter.phone))  # fmt: skip
     return view
 
 
