@@ -6,8 +6,9 @@ row is only overwritten by a view with a higher version. A retried or replayed a
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import select
 from temporalio import activity
 
 from core.db import insert_ignoring_duplicates

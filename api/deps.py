@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -56,7 +56,7 @@ async def current_caller(
 CurrentCaller = Annotated[Caller, Depends(current_caller)]
 
 
-def require_role(*roles: Role) -> object:
+def require_role(*roles: Role) -> Any:
     """A dependency that lets only ``roles`` through (403 for the others)."""
 
     async def check(caller: CurrentCaller) -> Caller:

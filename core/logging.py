@@ -13,7 +13,7 @@ import structlog
 
 def mask_phone(phone: str | None) -> str | None:
     """A phone number as logs may show it: the last four digits only."""
-    if not phone:
+    if not phone or "*" in phone:  # empty, or masked already
         return phone
     digits = re.sub(r"\D", "", phone)
     return "*" * max(len(digits) - 4, 0) + digits[-4:]
@@ -66,4 +66,4 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
-    return structlog.stdlib.get_logger(name)  # type: ignore[no-any-return]
+    return structlog.stdlib.get_logger(name)

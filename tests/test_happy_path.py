@@ -55,7 +55,8 @@ async def test_full_happy_path(make_stack: StackFactory, tmp_path: Path) -> None
 
     handle = stack.temporal.get_workflow_handle(workflow_id(cid))
     assert (await handle.describe()).status is WorkflowExecutionStatus.COMPLETED
-    listed = [w.id async for w in stack.temporal.list_workflows(f"CaseStage = 'closed' AND CaseUnit = 'compound-a1x' AND TaskQueue = '{stack.settings.task_queue}'")]
+    query = f"CaseStage = 'closed' AND CaseUnit = 'compound-a1x' AND TaskQueue = '{stack.settings.task_queue}'"
+    listed = [w.id async for w in stack.temporal.list_workflows(query)]
     assert listed == [workflow_id(cid)]
 
 

@@ -7,6 +7,7 @@ imports it.
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio import workflow
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -15,6 +16,8 @@ from workflows.case import CaseWorkflow
 
 
 def build_worker(client: Client, engine: AsyncEngine, task_queue: str) -> Worker:
+    # Workflow details go into structured fields (``temporal_workflow``), not into the message text.
+    workflow.logger.workflow_info_on_message = False
     projection = Projection(engine)
     return Worker(
         client,

@@ -37,7 +37,7 @@ async def read_units(
     """The units in the caller's jurisdiction, in tree order."""
     query = select(Unit)
     if caller.unit_path:
-        query = query.where(Unit.path.startswith(caller.unit_path))  # type: ignore[attr-defined]
+        query = query.where(Unit.path.startswith(caller.unit_path))
     if cursor:
         (after,) = decode_cursor(cursor, 1)
         query = query.where(Unit.path > str(after))

@@ -17,8 +17,8 @@ from typing import Any
 import structlog
 from pydantic import BaseModel, Field
 from sqlalchemy import and_, or_
-from sqlmodel import select
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -279,7 +279,7 @@ async def list_cases(db: AsyncSession, caller: Caller, f: CaseFilters) -> Page[C
     query = select(CaseRecord)
     prefix = await _scope_prefix(db, caller, f.unit)
     if prefix:
-        query = query.where(CaseRecord.unit_path.startswith(prefix))  # type: ignore[attr-defined]
+        query = query.where(CaseRecord.unit_path.startswith(prefix))
     if caller.role is Role.RESIDENT:
         query = query.where(CaseRecord.filed_by == caller.id)
     for column, value in (
@@ -296,9 +296,9 @@ async def list_cases(db: AsyncSession, caller: Caller, f: CaseFilters) -> Page[C
         at, last_id = decode_cursor(f.cursor, 2)
         at = _parse_time(at)
         query = query.where(
-            or_(CaseRecord.filed_at < at, and_(CaseRecord.filed_at == at, CaseRecord.id < last_id))  # type: ignore[arg-type,operator]
+            or_(CaseRecord.filed_at < at, and_(CaseRecord.filed_at == at, CaseRecord.id < last_id))  # type: ignore[arg-type]
         )
-    query = query.order_by(CaseRecord.filed_at.desc(), CaseRecord.id.desc()).limit(f.limit + 1)  # type: ignore[attr-defined,union-attr]
+    query = query.order_by(CaseRecord.filed_at.desc(), CaseRecord.id.desc()).limit(f.limit + 1)  # type: ignore[attr-defined]
     rows = list((await db.exec(query)).all())
     more = len(rows) > f.limit
     rows = rows[: f.limit]

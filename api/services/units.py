@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, Field
-from sqlmodel import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.tables import Unit
@@ -40,7 +40,7 @@ class UnitError(ValueError):
 
 
 def public(unit: Unit) -> UnitPublic:
-    return UnitPublic(code=unit.code, name=unit.name, kind=unit.kind, parent=unit.parent_code, path=unit.path)  # type: ignore[arg-type]
+    return UnitPublic(code=unit.code, name=unit.name, kind=unit.kind, parent=unit.parent_code, path=unit.path)
 
 
 async def import_trees(engine: AsyncEngine, trees: list[UnitTree]) -> list[UnitPublic]:

@@ -21,7 +21,7 @@ def scenario_settings(directory: Path) -> dict[str, Any]:
 async def resolved(stack: Stack) -> str:
     """Every stage, one co-sign, progress, a satisfied visit."""
     worker = await stack.headers("caseworker", "community-a1", "社区两委")
-    cid = (await stack.file(worker))["id"]
+    cid: str = (await stack.file(worker))["id"]
     await stack.ok(cid, "co-sign", worker, resident="李大爷")
     await walk(stack, worker, cid, "implementing")
     await stack.ok(cid, "report-progress", worker, note="Half done", percent=50)
@@ -33,7 +33,7 @@ async def resolved(stack: Stack) -> str:
 async def escalated_to_overdue(stack: Stack) -> str:
     """Nobody reviews it: compound → community → town → overdue; then a supervisor extends and rejects."""
     supervisor = await stack.headers("supervisor", "town-a", "综治中心")
-    cid = (await stack.file(supervisor))["id"]
+    cid: str = (await stack.file(supervisor))["id"]
     await stack.ok(cid, "submit", supervisor)
     await eventually(lambda: stack.case(cid, supervisor), lambda c: c["overdue"])
     await stack.ok(cid, "extend-deadline", supervisor, days=30, reason="Waiting for the water company")
@@ -44,7 +44,7 @@ async def escalated_to_overdue(stack: Stack) -> str:
 async def objected_and_revisited(stack: Stack) -> str:
     """Three objections reopen deliberation; two unsatisfied visits reopen and then escalate."""
     worker = await stack.headers("caseworker", "town-a", "镇干部")
-    cid = (await stack.file(worker))["id"]
+    cid: str = (await stack.file(worker))["id"]
     await walk(stack, worker, cid, "announcing")
     for name in ("张三", "李四", "王五"):
         await stack.ok(cid, "object", worker, resident=name, reason="Blocks the fire lane")
@@ -63,7 +63,7 @@ async def objected_and_revisited(stack: Stack) -> str:
 
 async def withdrawn_after_merge(stack: Stack) -> str:
     worker = await stack.headers("caseworker", "compound-a1x")
-    first = (await stack.file(worker))["id"]
+    first: str = (await stack.file(worker))["id"]
     second = (await stack.file(worker))["id"]
     await stack.ok(second, "merge", worker, into=first)
     await stack.ok(first, "withdraw", worker, reason="Fixed by the residents themselves")

@@ -149,7 +149,7 @@ def sla_file(directory: Path, **days: dict[str, float] | float) -> Path:
 SECONDS = 1 / 86_400  # sla_scale under which one policy "day" is one second
 
 # Long everywhere: a test shortens only the stage it is about.
-LONG = {s: 600.0 for s in ("collecting", "reviewing", "deliberating", "announcing", "implementing", "follow_up")}
+LONG = dict.fromkeys(("collecting", "reviewing", "deliberating", "announcing", "implementing", "follow_up"), 600.0)
 
 
 async def walk(stack: Stack, headers: dict[str, str], case_id: str, to: str) -> dict[str, Any]:
