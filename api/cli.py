@@ -61,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     revoke.add_argument("token", nargs="?", help="the token itself")
     revoke.add_argument("--id", dest="principal_id", help="or the principal id")
 
+    db = sub.add_parser("db", help="the read-model database").add_subparsers(dest="action", required=True)
+    db.add_parser("init", help="create the tables if they are missing (run once before starting many processes)")
+
     units = sub.add_parser("units", help="manage the jurisdiction tree").add_subparsers(dest="action", required=True)
     imp = units.add_parser("import", help="add units from a JSON file (a tree or a list of trees)")
     imp.add_argument("file", type=Path)
@@ -95,7 +98,10 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
         case "worker":
             await serve.serve_worker(settings)
         case "api":
-            await serve.serve_api(settings, args.host, args.port)
+            if not await serve.serve_api(settings, args.host, args.port):
+                raise CliError(f"the API could not start on {args.host}:{args.port} (see the log above)")
+        case "db":
+            await _init_db(settings)
         case "dev-server":
             from core.devserver import DevServer
 
@@ -129,6 +135,17 @@ async def _token(args: argparse.Namespace, settings: Settings) -> None:
         raise CliError(str(error)) from None
     finally:
         await engine.dispose()
+
+
+async def _init_db(settings: Settings) -> None:
+    from core.db import create_engine, create_schema
+
+    engine = create_engine(settings.db_url)
+    try:
+        await create_schema(engine)
+    finally:
+        await engine.dispose()
+    print("database ready")
 
 
 async def _import_units(file: Path, settings: Settings) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Generator
 from pathlib import Path
 
 import uvicorn
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.app import create_app
 from api.services.tokens import issue_token
@@ -37,6 +38,11 @@ class _ApiServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+    async def run_until_exit(self) -> None:
+        """Serve; a failed startup (uvicorn's SystemExit) just ends the task, with ``started`` False."""
+        with contextlib.suppress(SystemExit):
+            await self.serve()
 
 
 def _stop_event() -> asyncio.Event:
@@ -62,13 +68,15 @@ async def _run_until_stopped(stop: asyncio.Event, *tasks: asyncio.Task[object]) 
             log.error("a part of linli stopped with an error", error=repr(task.exception()))
 
 
-async def serve_api(settings: Settings, host: str, port: int) -> None:
+async def serve_api(settings: Settings, host: str, port: int) -> bool:
+    """Serve until stopped; False if the server never started (port taken, database unreachable…)."""
     stop = _stop_event()
     server = _api_server(settings, host, port)
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.run_until_exit())
     await _run_until_stopped(stop, task)
     server.should_exit = True
     await task
+    return bool(server.started)
 
 
 async def serve_worker(settings: Settings) -> None:
@@ -109,12 +117,11 @@ async def serve_up(settings: Settings, *, port: int, temporal_port: int, ui_port
             engine = create_engine(settings.db_url)
             await create_schema(engine)
             if await count_units(engine) == 0:
-                trees = [UnitTree.model_validate(t) for t in json.loads(DEMO_UNITS.read_text(encoding="utf-8"))]
-                await import_trees(engine, trees)
+                await _load_demo_units(engine)
             token, _ = await issue_token(engine, role="admin", name="linli up", unit=None)
             worker = build_worker(await connect(settings), engine, settings.task_queue)
             api = _api_server(settings, "127.0.0.1", port)
-            tasks = [asyncio.create_task(worker.run()), asyncio.create_task(api.serve())]
+            tasks = [asyncio.create_task(worker.run()), asyncio.create_task(api.run_until_exit())]
             while not api.started and not tasks[1].done():
                 await asyncio.sleep(0.05)
             _print_banner(settings, port, dev_server, token)
@@ -127,6 +134,14 @@ async def serve_up(settings: Settings, *, port: int, temporal_port: int, ui_port
             dev_server.stop()
 
 
+async def _load_demo_units(engine: AsyncEngine) -> None:
+    if not DEMO_UNITS.is_file():
+        log.warning("no demo units to load; add units with `linli units import FILE`", looked_in=str(DEMO_UNITS))
+        return
+    trees = [UnitTree.model_validate(t) for t in json.loads(DEMO_UNITS.read_text(encoding="utf-8"))]
+    await import_trees(engine, trees)
+
+
 def _print_banner(settings: Settings, port: int, dev_server: DevServer, token: str) -> None:
     lines = [
         "linli is up.",
@@ -136,7 +151,7 @@ def _print_banner(settings: Settings, port: int, dev_server: DevServer, token: s
         f"  Data         {settings.data_dir}",
         f"  Admin token  {token}",
         "",
-        f'  export LINLI_TOKEN={token}',
+        f"  export LINLI_TOKEN={token}",
         f'  curl -H "Authorization: Bearer $LINLI_TOKEN" http://127.0.0.1:{port}/v1/units',
         "Press Ctrl-C to stop.",
     ]

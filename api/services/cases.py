@@ -159,9 +159,7 @@ async def _claim_filing(db: AsyncSession, caller: Caller, body: CaseCreate, key:
     except IntegrityError:
         await db.rollback()
     earlier = (
-        await db.exec(
-            select(CaseFiling).where(CaseFiling.principal_id == caller.id, CaseFiling.idempotency_key == key)
-        )
+        await db.exec(select(CaseFiling).where(CaseFiling.principal_id == caller.id, CaseFiling.idempotency_key == key))
     ).one()
     if earlier.request_hash != request_hash:
         raise ApiError(409, "idempotency_conflict", "this Idempotency-Key was already used for a different case")
