@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     sla_file: Path | None = None
     sla_scale: float = Field(default=1.0, gt=0)
     temporal_cli: Path | None = None
+    # How long the API waits for a worker to apply a command before answering 503 (the command stays queued).
+    command_timeout: float = Field(default=30.0, gt=0)
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|console)$")
 

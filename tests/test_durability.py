@@ -38,3 +38,22 @@ async def test_worker_stopped_and_restarted_mid_case(make_stack: StackFactory, t
         rows = (await db.exec(select(CaseEventRecord).where(CaseEventRecord.case_id == cid))).all()
     seqs = sorted(r.seq for r in rows if r.seq is not None)
     assert seqs == list(range(1, case["version"] + 1))  # every event exactly once, none missing
+
+
+async def test_no_worker_is_a_503_and_a_retry_with_the_key_applies_once(make_stack: StackFactory) -> None:
+    stack = await make_stack(command_timeout=1.0)
+    caseworker = await stack.headers("caseworker", "compound-a1x")
+    cid = (await stack.file(caseworker))["id"]
+    await stack.stop_worker()
+    keyed = {**caseworker, "Idempotency-Key": "co-sign-zhao"}
+    response = await stack.act(cid, "co-sign", keyed, {"resident": "赵叔"})
+    assert response.status_code == 503 and response.json()["error"] == "unavailable"
+    assert "Idempotency-Key" in response.json()["detail"]
+
+    await stack.start_worker()
+    # A client retries with the same key until a worker answers (the first may still find none).
+    retry = await eventually(
+        lambda: stack.act(cid, "co-sign", keyed, {"resident": "赵叔"}), lambda r: r.status_code != 503, interval=0.5
+    )
+    assert retry.status_code == 200, retry.text
+    assert retry.json()["co_signers"] == ["赵叔"] and retry.json()["version"] == 2

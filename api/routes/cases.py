@@ -74,6 +74,7 @@ def _action_route(model: type[Strict]) -> Callable[..., Awaitable[CaseView]]:
     async def handler(
         db: SessionDep,
         client: ClientDep,
+        settings: SettingsDep,
         caller: CurrentCaller,
         case_id: CaseId,
         body: Annotated[model | None, Body()] = None,  # type: ignore[valid-type]
@@ -83,7 +84,7 @@ def _action_route(model: type[Strict]) -> Callable[..., Awaitable[CaseView]]:
             if has_required:
                 raise unprocessable([{"loc": ["body"], "msg": "Field required", "type": "missing"}])
             body = model()
-        return await cases.act(db, client, caller, case_id, body, idempotency_key)
+        return await cases.act(db, client, settings, caller, case_id, body, idempotency_key)
 
     return handler
 

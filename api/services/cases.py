@@ -6,11 +6,13 @@ change into the read model before answering, and lists and reads come from the r
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import secrets
 import uuid
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -20,7 +22,12 @@ from sqlalchemy import and_, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
@@ -139,9 +146,11 @@ async def file_case(
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
     )
-    view: CaseView = await client.execute_update_with_start_workflow(
-        CaseWorkflow.sync, start_workflow_operation=start, id="filed"
-    )
+    async with engine_call(settings.command_timeout):
+        view: CaseView = await client.execute_update_with_start_workflow(
+            CaseWorkflow.sync, start_workflow_operation=start, id="filed",
+            rpc_timeout=timedelta(seconds=settings.command_timeout),
+        )  # fmt: skip
     log.info("case filed", case_id=view.id, action="file", actor=caller.id, unit=units.compound,
              reporter_phone=mask_phone(body.reporter.phone))  # fmt: skip
     return view
@@ -169,8 +178,26 @@ async def _claim_filing(db: AsyncSession, caller: Caller, body: CaseCreate, key:
 # --- commands ------------------------------------------------------------------------------------------------
 
 
+@contextlib.asynccontextmanager
+async def engine_call(timeout: float) -> AsyncIterator[None]:
+    """Map an engine or worker that is away (the call's ``rpc_timeout`` passed) to a 503, not a hang or a 500."""
+    try:
+        yield
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
+        raise ApiError(
+            503,
+            "unavailable",
+            f"no worker answered within {timeout:g}s; the request stays queued and will be applied when one does. "
+            "Retry with the same Idempotency-Key to get its result without applying it twice.",
+        ) from None
+    except RPCError as error:
+        if error.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+            raise ApiError(503, "unavailable", "the workflow engine is unreachable; retry shortly") from None
+        raise
+
+
 async def act(
-    db: AsyncSession, client: Client, caller: Caller, case_id: str, body: Strict, key: str | None
+    db: AsyncSession, client: Client, settings: Settings, caller: Caller, case_id: str, body: Strict, key: str | None
 ) -> CaseView:
     """Send one command to the case. Rejections are 409 with the reason, and go into the audit trail."""
     action = str(getattr(body, "action"))  # noqa: B009
@@ -191,9 +218,11 @@ async def act(
         update_id = f"{caller.id}:{key}" if key else str(uuid.uuid4())
         handle = client.get_workflow_handle_for(CaseWorkflow.run, workflow_id(case_id))
         try:
-            view = await handle.execute_update(
-                CaseWorkflow.act, CaseCommand(actor=caller.actor, body=body), id=update_id
-            )
+            async with engine_call(settings.command_timeout):
+                view = await handle.execute_update(
+                    CaseWorkflow.act, CaseCommand(actor=caller.actor, body=body), id=update_id,
+                    rpc_timeout=timedelta(seconds=settings.command_timeout),
+                )  # fmt: skip
         except WorkflowUpdateFailedError as error:
             cause = error.cause
             reason = cause.message if isinstance(cause, ApplicationError) else str(cause)
