@@ -1,20 +1,22 @@
-"""Projecting the case's events into the read model and the audit trail.
+"""Projecting the case's events into the read model, the audit trail and the escalations table.
 
-Idempotent by construction: events are inserted keyed by (case id, seq) and duplicates ignored; the case
-row is only overwritten by a view with a higher version. A retried or replayed activity never writes twice.
+Idempotent by construction: events and escalations are inserted keyed by (case id, seq) with duplicates
+ignored; the case row is only overwritten by a view with a higher version. A retried or replayed activity
+never writes twice.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel import select
 from temporalio import activity
 
 from core.db import insert_ignoring_duplicates
-from core.tables import CaseEventRecord, CaseRecord, Unit
+from core.tables import CaseEscalationRecord, CaseEventRecord, CaseRecord
 from workflows.case import PROJECT_CASE
-from workflows.model import CaseEvent, CaseView, ProjectCase
+from workflows.model import CaseEvent, CaseView, ProjectCase, UnitPath
 
 
 class Projection:
@@ -25,30 +27,33 @@ class Projection:
 
     @activity.defn(name=PROJECT_CASE)
     async def project_case(self, change: ProjectCase) -> None:
-        case = change.view
+        case, units = change.view, change.units
         async with self.engine.begin() as db:
             if change.events:
                 await db.execute(
                     insert_ignoring_duplicates(self.engine, CaseEventRecord),
                     [event_row(case.id, e) for e in change.events],
                 )
-            row = case_row(case)
+            escalations = [escalation_row(case.id, units, e) for e in change.events if e.from_tier != e.to_tier]
+            if escalations:
+                await db.execute(insert_ignoring_duplicates(self.engine, CaseEscalationRecord), escalations)
+            row = case_row(case, units)
             updated = await db.execute(
-                update(CaseRecord)
-                .where(CaseRecord.id == case.id, CaseRecord.version < case.version)  # type: ignore[arg-type]
-                .values(**row)
+                update(CaseRecord).where(CaseRecord.id == case.id, CaseRecord.version < case.version).values(**row)  # type: ignore[arg-type]
             )
             if updated.rowcount == 0:
-                path = (await db.execute(select(Unit.path).where(Unit.code == case.unit))).scalar_one()
-                await db.execute(insert_ignoring_duplicates(self.engine, CaseRecord), [{**row, "unit_path": path}])
+                await db.execute(insert_ignoring_duplicates(self.engine, CaseRecord), [row])
         activity.logger.debug("case projected", extra={"case_id": case.id, "version": case.version})
 
 
-def case_row(case: CaseView) -> dict[str, object]:
+def case_row(case: CaseView, units: UnitPath) -> dict[str, Any]:
     return {
         "id": case.id,
         "number": case.number,
         "unit": case.unit,
+        "community": units.community,
+        "town": units.town,
+        "unit_path": units.path,
         "handling_unit": case.handling_unit,
         "category": case.category,
         "title": case.title,
@@ -60,15 +65,18 @@ def case_row(case: CaseView) -> dict[str, object]:
         "overdue": case.overdue,
         "satisfaction": case.satisfaction.value if case.satisfaction else None,
         "escalation_count": len(case.escalations),
+        "sla_breaches": case.breaches,
         "filed_by": case.filed_by,
         "filed_at": case.filed_at,
+        "responded_at": case.responded_at,
+        "closed_at": case.updated_at if case.status == "closed" else None,
         "updated_at": case.updated_at,
         "version": case.version,
         "view": case.model_dump(mode="json"),
     }
 
 
-def event_row(case_id: str, event: CaseEvent) -> dict[str, object]:
+def event_row(case_id: str, event: CaseEvent) -> dict[str, Any]:
     return {
         "case_id": case_id,
         "seq": event.seq,
@@ -83,4 +91,23 @@ def event_row(case_id: str, event: CaseEvent) -> dict[str, object]:
         "from_tier": event.from_tier.value,
         "to_tier": event.to_tier.value,
         "detail": event.detail,
+    }
+
+
+def escalation_row(case_id: str, units: UnitPath, event: CaseEvent) -> dict[str, Any]:
+    """A tier change is always an escalation; its reason is in the event's detail."""
+    escalation = event.detail.get("escalation", {})
+    return {
+        "case_id": case_id,
+        "seq": event.seq,
+        "unit": units.compound,
+        "community": units.community,
+        "town": units.town,
+        "unit_path": units.path,
+        "from_tier": event.from_tier.value,
+        "to_tier": event.to_tier.value,
+        "reason": escalation.get("reason", "manual"),
+        "at": event.at,
+        "by": event.actor.name,
+        "note": event.detail.get("note"),
     }

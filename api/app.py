@@ -9,8 +9,8 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from api.errors import install_error_handlers
-from api.routes import cases, health, units
-from core.db import create_engine, create_schema
+from api.routes import cases, health, pages, supervision, units
+from core.db import create_engine, upgrade_schema
 from core.settings import Settings
 from core.temporal import DATA_CONVERTER
 
@@ -23,7 +23,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         app.state.settings = settings
         app.state.engine = create_engine(settings.db_url)
-        await create_schema(app.state.engine)
+        await upgrade_schema(app.state.engine)
         # Lazy: the API starts (and /readyz says why it is not ready) even while Temporal is still coming up.
         app.state.temporal = await Client.connect(
             settings.temporal_address,
@@ -43,6 +43,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (health, units, cases):
+    for module in (health, units, cases, supervision, pages):
         app.include_router(module.router)
     return app

@@ -118,11 +118,11 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _token(args: argparse.Namespace, settings: Settings) -> None:
     from api.services.tokens import TokenError, issue_token, revoke_token
-    from core.db import create_engine, create_schema
+    from core.db import create_engine, upgrade_schema
 
     engine = create_engine(settings.db_url)
     try:
-        await create_schema(engine)
+        await upgrade_schema(engine)
         if args.action == "issue":
             token, _ = await issue_token(engine, role=args.role, name=args.name, unit=args.unit)
             print(token)
@@ -138,11 +138,11 @@ async def _token(args: argparse.Namespace, settings: Settings) -> None:
 
 
 async def _init_db(settings: Settings) -> None:
-    from core.db import create_engine, create_schema
+    from core.db import create_engine, upgrade_schema
 
     engine = create_engine(settings.db_url)
     try:
-        await create_schema(engine)
+        await upgrade_schema(engine)
     finally:
         await engine.dispose()
     print("database ready")
@@ -150,7 +150,7 @@ async def _init_db(settings: Settings) -> None:
 
 async def _import_units(file: Path, settings: Settings) -> None:
     from api.services.units import UnitError, UnitTree, import_trees
-    from core.db import create_engine, create_schema
+    from core.db import create_engine, upgrade_schema
 
     try:
         data: Any = json.loads(file.read_text(encoding="utf-8"))
@@ -159,7 +159,7 @@ async def _import_units(file: Path, settings: Settings) -> None:
         raise CliError(f"{file}: {error}") from None
     engine = create_engine(settings.db_url)
     try:
-        await create_schema(engine)
+        await upgrade_schema(engine)
         created = await import_trees(engine, trees)
     except UnitError as error:
         raise CliError(str(error)) from None

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from api.app import create_app
 from api.services.tokens import issue_token
 from api.services.units import UnitTree, count_units, import_trees
-from core.db import create_engine, create_schema
+from core.db import create_engine, upgrade_schema
 from core.devserver import DevServer
 from core.logging import get_logger
 from core.settings import Settings
@@ -82,7 +82,7 @@ async def serve_api(settings: Settings, host: str, port: int) -> bool:
 async def serve_worker(settings: Settings) -> None:
     stop = _stop_event()
     engine = create_engine(settings.db_url)
-    await create_schema(engine)
+    await upgrade_schema(engine)
     worker = build_worker(await connect(settings), engine, settings.task_queue)
     task = asyncio.create_task(worker.run())
     log.info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_address)
@@ -115,7 +115,7 @@ async def serve_up(settings: Settings, *, port: int, temporal_port: int, ui_port
         try:
             await dev_server.wait_ready()
             engine = create_engine(settings.db_url)
-            await create_schema(engine)
+            await upgrade_schema(engine)
             if await count_units(engine) == 0:
                 await _load_demo_units(engine)
             token, _ = await issue_token(engine, role="admin", name="linli up", unit=None)

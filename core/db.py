@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
@@ -44,9 +46,24 @@ def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
     cursor.close()
 
 
-async def create_schema(engine: AsyncEngine) -> None:
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+MIGRATION_LOCK = 0x6C696E6C69  # "linli": one PostgreSQL advisory lock id for everyone migrating
+
+
+async def upgrade_schema(engine: AsyncEngine) -> None:
+    """Bring the database to the newest migration. Safe when many processes start at once."""
     async with engine.begin() as connection:
-        await connection.run_sync(SQLModel.metadata.create_all)
+        if connection.dialect.name == "postgresql":
+            # Concurrent CREATE TABLEs on PostgreSQL collide on the catalog; take turns instead.
+            await connection.execute(text(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+        await connection.run_sync(_upgrade)
+
+
+def _upgrade(connection: Connection) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

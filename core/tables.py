@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, TypeDecorator, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, String, TypeDecorator, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
@@ -34,6 +34,15 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+# Materialized paths compare byte by byte ("C" collation on PostgreSQL; SQLite's default is already binary),
+# so "this unit and everything under it" is the index range [path, path-with-last-"/"-as-"0").
+PathString = String(400).with_variant(String(400, collation="C"), "postgresql")
+
+
+def path_column(*, index: bool = False) -> Any:
+    return Field(sa_column=Column(PathString, nullable=False, index=index))
+
+
 def now_utc() -> datetime:
     return datetime.now(UTC)
 
@@ -55,7 +64,7 @@ class Unit(SQLModel, table=True):
     name: str = Field(max_length=200)
     kind: str = Field(max_length=16)
     parent_code: str | None = Field(default=None, foreign_key="units.code", index=True)
-    path: str = Field(max_length=400, index=True, unique=True)
+    path: str = Field(sa_column=Column(PathString, nullable=False, unique=True))
     created_at: datetime = utc_column()
 
 
@@ -87,19 +96,29 @@ class CaseFiling(SQLModel, table=True):
     created_at: datetime = utc_column()
 
 
+STATS_COLUMNS = ("community", "unit", "status", "outcome", "satisfaction", "responded_at", "sla_breaches",
+                 "escalation_count")  # fmt: skip
+
+
 class CaseRecord(SQLModel, table=True):
     """The read model of a case: the columns lists and supervision filter on, plus the whole view."""
 
     __tablename__ = "cases"
     __table_args__ = (
-        Index("ix_cases_unit_path_filed", "unit_path", "filed_at"),
-        Index("ix_cases_status_deadline", "status", "deadline"),
+        # Lists and stats: a jurisdiction's cases (path range) by filing time, carrying every column the
+        # stats count, so a town's figures come from the index alone.
+        Index("ix_cases_unit_path_filed", "unit_path", "filed_at", *STATS_COLUMNS),
+        # Overdue: open cases in deadline order, most overdue first; the path rides along so the subtree
+        # is checked inside the index, without visiting the rows that are elsewhere.
+        Index("ix_cases_status_deadline", "status", "deadline", "id", "unit_path"),
     )
 
     id: str = Field(primary_key=True, max_length=32)
     number: str = Field(max_length=32, index=True)
     unit: str = Field(max_length=64, index=True)
-    unit_path: str = Field(max_length=400)
+    community: str = Field(max_length=64)
+    town: str = Field(max_length=64)
+    unit_path: str = path_column()
     handling_unit: str = Field(max_length=64)
     category: str = Field(max_length=100)
     title: str = Field(max_length=300)
@@ -111,8 +130,11 @@ class CaseRecord(SQLModel, table=True):
     overdue: bool = False
     satisfaction: str | None = Field(default=None, max_length=32)
     escalation_count: int = 0
+    sla_breaches: int = 0  # escalations for a missed deadline, plus being flagged overdue at the town
     filed_by: str = Field(max_length=32, index=True)
     filed_at: datetime = utc_column()
+    responded_at: datetime | None = utc_column(nullable=True)
+    closed_at: datetime | None = utc_column(nullable=True)
     updated_at: datetime = utc_column()
     version: int = 0
     view: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
@@ -139,3 +161,24 @@ class CaseEventRecord(SQLModel, table=True):
     from_tier: str | None = Field(default=None, max_length=16)
     to_tier: str | None = Field(default=None, max_length=16)
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class CaseEscalationRecord(SQLModel, table=True):
+    """One row per escalation (a tier change), so supervisors can ask "what went up, and why" directly."""
+
+    __tablename__ = "case_escalations"
+    __table_args__ = (UniqueConstraint("case_id", "seq"), Index("ix_case_escalations_at", "at"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(max_length=32, index=True)
+    seq: int
+    unit: str = Field(max_length=64)
+    community: str = Field(max_length=64)
+    town: str = Field(max_length=64)
+    unit_path: str = path_column()
+    from_tier: str = Field(max_length=16)
+    to_tier: str = Field(max_length=16)
+    reason: str = Field(max_length=32)
+    at: datetime = utc_column()
+    by: str = Field(max_length=200)
+    note: str | None = None

@@ -146,7 +146,7 @@ class CaseWorkflow:
                 batch = list(self._outbox)
                 await workflow.execute_local_activity(
                     PROJECT_CASE,
-                    ProjectCase(view=self._state.view.model_copy(deep=True), events=batch),
+                    ProjectCase(view=self._state.view.model_copy(deep=True), units=self._state.units, events=batch),
                     start_to_close_timeout=timedelta(seconds=10),
                     retry_policy=PROJECTION_RETRY,
                 )

@@ -239,6 +239,11 @@ class UnitPath(BaseModel):
     def at(self, tier: Tier) -> str:
         return str(getattr(self, tier.value))
 
+    @property
+    def path(self) -> str:
+        """The compound's materialized path, as the units table stores it."""
+        return f"/{self.town}/{self.community}/{self.compound}/"
+
 
 class CaseFiled(BaseModel):
     """What the resident raised, as the API accepted it: the workflow's starting facts."""
@@ -329,6 +334,10 @@ class CaseView(BaseModel):
     visits: list[Visit] = []
     satisfaction: Satisfaction | None = None
     reopened: int = 0
+    responded_at: datetime | None = Field(
+        default=None, description="when a caseworker first decided on the case in review (accept, fast-track, reject)"
+    )
+    breaches: int = Field(default=0, description="deadlines missed: escalations for a breach, or overdue at the town")
     filed_by: str
     filed_at: datetime
     updated_at: datetime
@@ -353,4 +362,5 @@ class ProjectCase(BaseModel):
     """The projection activity's input: the case as it now is, and the events that led there."""
 
     view: CaseView
+    units: UnitPath
     events: list[CaseEvent]

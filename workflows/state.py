@@ -181,6 +181,8 @@ def apply_command(state: CaseState, actor: Actor, body: Strict, now: datetime) -
     change = _Change(state, actor, str(getattr(body, "action")), now)  # noqa: B009
     case = state.view
     change.detail = body.model_dump(mode="json", exclude={"action"}, exclude_none=True)
+    if isinstance(body, Accept | FastTrack | Reject) and case.responded_at is None:
+        case.responded_at = now  # the review decision: what the response rate counts
     match body:
         case CoSign(resident=resident):
             case.co_signers.append(resident)
@@ -257,6 +259,7 @@ def deadline_passed(state: CaseState, now: datetime) -> CaseEvent:
         change.enter(Stage.DELIBERATING if upheld else Stage.IMPLEMENTING)
     else:
         change = _Change(state, SYSTEM_ACTOR, "sla-breach", now)
+        case.breaches += 1
         change.detail = {"deadline": case.deadline.isoformat() if case.deadline else None}
         if not change.escalate(EscalationReason.SLA_BREACH):
             # The town is the top: the case stays there, flagged, until somebody acts on it.

@@ -10,6 +10,7 @@ from sqlmodel import select
 from api.deps import CurrentCaller, EngineDep, SessionDep, require_role
 from api.errors import ApiError, unprocessable
 from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
+from api.services.scope import within
 from api.services.units import UnitError, UnitPublic, UnitTree, import_trees, public
 from core.tables import Unit
 from workflows.model import Role
@@ -37,7 +38,7 @@ async def read_units(
     """The units in the caller's jurisdiction, in tree order."""
     query = select(Unit)
     if caller.unit_path:
-        query = query.where(Unit.path.startswith(caller.unit_path))
+        query = query.where(within(Unit.path, caller.unit_path))
     if cursor:
         (after,) = decode_cursor(cursor, 1)
         query = query.where(Unit.path > str(after))

@@ -35,10 +35,11 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.auth import Caller
 from api.errors import ApiError, forbidden, invalid_transition, not_found, unprocessable
 from api.pagination import DEFAULT_LIMIT, Page, decode_cursor, encode_cursor
+from api.services.scope import scope_path, within
 from api.services.units import get_unit, units_handling
 from core.logging import get_logger, mask_phone
 from core.settings import Settings
-from core.tables import CaseEventRecord, CaseFiling, CaseRecord, Unit, now_utc
+from core.tables import CaseEventRecord, CaseFiling, CaseRecord, now_utc
 from core.temporal import workflow_id
 from workflows.case import CaseInput, CaseWorkflow
 from workflows.model import (
@@ -304,9 +305,9 @@ async def read_case(db: AsyncSession, caller: Caller, case_id: str) -> CaseView:
 
 async def list_cases(db: AsyncSession, caller: Caller, f: CaseFilters) -> Page[CaseView]:
     query = select(CaseRecord)
-    prefix = await _scope_prefix(db, caller, f.unit)
+    prefix, _ = await scope_path(db, caller, f.unit)
     if prefix:
-        query = query.where(CaseRecord.unit_path.startswith(prefix))
+        query = query.where(within(CaseRecord.unit_path, prefix))
     if caller.role is Role.RESIDENT:
         query = query.where(CaseRecord.filed_by == caller.id)
     for column, value in (
@@ -358,20 +359,6 @@ def _event_public(r: CaseEventRecord) -> EventPublic:
         result=r.result, reason=r.reason, from_stage=r.from_stage, to_stage=r.to_stage, from_tier=r.from_tier,
         to_tier=r.to_tier, detail=r.detail,
     )  # fmt: skip
-
-
-async def _scope_prefix(db: AsyncSession, caller: Caller, unit: str | None) -> str | None:
-    """The subtree a list covers: the caller's jurisdiction, narrowed to ``unit`` if given."""
-    if unit is None:
-        return caller.unit_path
-    found: Unit | None = await get_unit(db, unit)
-    if found is None:
-        raise unprocessable(f"unit {unit!r} does not exist")
-    if caller.covers(found.path):
-        return found.path
-    if caller.unit_path and caller.unit_path.startswith(found.path):
-        return caller.unit_path  # asking for a wider unit than one's own: one's own part of it
-    raise forbidden(f"unit {unit!r} is outside your jurisdiction")
 
 
 def _parse_time(value: Any) -> datetime:

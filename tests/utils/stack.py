@@ -17,7 +17,7 @@ from temporalio.worker import Worker
 from api.app import create_app
 from api.services.tokens import issue_token
 from api.services.units import UnitTree, import_trees
-from core.db import create_engine, create_schema
+from core.db import create_engine, upgrade_schema
 from core.settings import Settings
 from core.temporal import DATA_CONVERTER
 from workflows.worker import build_worker
@@ -57,7 +57,7 @@ class Stack:
 
     async def __aenter__(self) -> Stack:
         self.engine = create_engine(self.settings.db_url)
-        await create_schema(self.engine)
+        await upgrade_schema(self.engine)
         await import_trees(self.engine, [UnitTree.model_validate(u) for u in UNITS])
         self.temporal = await Client.connect(self.settings.temporal_address, data_converter=DATA_CONVERTER)
         self._lifespan = self.app.router.lifespan_context(self.app)

@@ -1,0 +1,61 @@
+"""Supervision: overdue cases, escalations and per-unit rates, for supervisors and admins."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import PlainTextResponse
+
+from api.deps import CurrentCaller, SessionDep, require_role
+from api.errors import unprocessable
+from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, as_utc
+from api.services import supervision
+from api.services.supervision import EscalationItem, OverdueCase, StatsReport
+from workflows.model import EscalationReason, Role, Stage, Tier
+
+router = APIRouter(
+    prefix="/v1/supervision", tags=["supervision"], dependencies=[require_role(Role.SUPERVISOR, Role.ADMIN)]
+)
+
+Unit = Annotated[str | None, Query(max_length=64, description="narrow to this unit's subtree")]
+Cursor = Annotated[str | None, Query(max_length=500)]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+
+
+@router.get("/overdue")
+async def read_overdue(
+    db: SessionDep, caller: CurrentCaller, unit: Unit = None, tier: Tier | None = None, stage: Stage | None = None,
+    cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT,
+) -> Page[OverdueCase]:  # fmt: skip
+    """Open cases past their deadline in the caller's jurisdiction, most overdue first."""
+    return await supervision.overdue(db, caller, unit=unit, tier=tier, stage=stage, cursor=cursor, limit=limit)
+
+
+@router.get("/escalations")
+async def read_escalations(
+    db: SessionDep, caller: CurrentCaller, unit: Unit = None, since: datetime | None = None,
+    reason: EscalationReason | None = None, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT,
+) -> Page[EscalationItem]:  # fmt: skip
+    """What went up a tier, when, why and by whom; newest first."""
+    return await supervision.escalations(
+        db, caller, unit=unit, since=as_utc(since), reason=reason, cursor=cursor, limit=limit
+    )
+
+
+@router.get("/stats", response_model=StatsReport, responses={200: {"content": {"text/csv": {}}}})
+async def read_stats(
+    db: SessionDep, caller: CurrentCaller, unit: Unit = None,
+    period_from: Annotated[datetime | None, Query(alias="from")] = None,
+    period_to: Annotated[datetime | None, Query(alias="to")] = None,
+    format: Literal["json", "csv"] = "json",
+) -> StatsReport | PlainTextResponse:  # fmt: skip
+    """Per-unit filed/closed/resolved counts and the four rates (definitions in the README)."""
+    if period_from and period_to and as_utc(period_from) >= as_utc(period_to):  # type: ignore[operator]
+        raise unprocessable("'from' must be before 'to'")
+    period_from, period_to = as_utc(period_from), as_utc(period_to)
+    report = await supervision.stats(db, caller, unit=unit, period_from=period_from, period_to=period_to)
+    if format == "csv":
+        return PlainTextResponse(supervision.stats_csv(report), media_type="text/csv; charset=utf-8")
+    return report
