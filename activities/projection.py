@@ -91,6 +91,7 @@ def event_row(case_id: str, event: CaseEvent) -> dict[str, Any]:
         "from_tier": event.from_tier.value,
         "to_tier": event.to_tier.value,
         "detail": event.detail,
+        "request_id": event.request_id,
     }
 
 

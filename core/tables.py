@@ -161,6 +161,7 @@ class CaseEventRecord(SQLModel, table=True):
     from_tier: str | None = Field(default=None, max_length=16)
     to_tier: str | None = Field(default=None, max_length=16)
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    request_id: str | None = Field(default=None, max_length=300)  # the command's update id (idempotency key)
 
 
 class CaseEscalationRecord(SQLModel, table=True):

@@ -86,7 +86,11 @@ class CaseWorkflow:
             policy.check(self._state.view, command.body)
         except policy.InvalidTransition as error:
             raise invalid(error) from None
-        self._record(apply_command(self._state, command.actor, command.body, workflow.now()))
+        event = apply_command(self._state, command.actor, command.body, workflow.now())
+        # Remember which request did it, so a retry that arrives after the case has closed still finds it.
+        update = workflow.current_update_info()
+        event.request_id = update.id if update else None
+        self._record(event)
         await self._flush()
         return self._state.view
 

@@ -356,6 +356,7 @@ class CaseEvent(BaseModel):
     from_tier: Tier
     to_tier: Tier
     detail: dict[str, Any] = {}
+    request_id: str | None = Field(default=None, description="the update id: the caller's idempotency key")
 
 
 class ProjectCase(BaseModel):

@@ -9,13 +9,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Header, Path, Query
 
 from api.deps import ClientDep, CurrentCaller, SessionDep, SettingsDep
-from api.errors import unprocessable
+from api.errors import error_responses, unprocessable
 from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from api.services import cases
 from api.services.cases import CaseCreate, CaseFilters, EventPublic
 from workflows.model import ACTION_BODIES, CaseView, Stage, Strict, Tier
 
-router = APIRouter(prefix="/v1/cases", tags=["cases"])
+router = APIRouter(prefix="/v1/cases", tags=["cases"], responses=error_responses(401, 403, 422))
 
 CaseId = Annotated[str, Path(min_length=1, max_length=64)]
 IdempotencyKey = Annotated[
@@ -24,7 +24,7 @@ IdempotencyKey = Annotated[
 ]
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=error_responses(409, 503))
 async def create_case(
     db: SessionDep, client: ClientDep, settings: SettingsDep, caller: CurrentCaller,
     body: CaseCreate, idempotency_key: IdempotencyKey = None,
@@ -50,13 +50,13 @@ async def read_cases(
     return await cases.list_cases(db, caller, filters)
 
 
-@router.get("/{case_id}")
+@router.get("/{case_id}", responses=error_responses(404))
 async def read_case(db: SessionDep, caller: CurrentCaller, case_id: CaseId) -> CaseView:
     """One case as it stands."""
     return await cases.read_case(db, caller, case_id)
 
 
-@router.get("/{case_id}/events")
+@router.get("/{case_id}/events", responses=error_responses(404))
 async def read_case_events(
     db: SessionDep,
     caller: CurrentCaller,
@@ -95,6 +95,7 @@ for _action, _model in ACTION_BODIES.items():
         _action_route(_model),
         methods=["POST"],
         response_model=CaseView,
+        responses=error_responses(404, 409, 503),
         name=f"case_{_action.replace('-', '_')}",
         summary=f"{_action}: {(_model.__doc__ or '').strip()}".rstrip(": "),
         description=f"Apply `{_action}` to the case. 409 with the reason if the case's state does not allow it.",

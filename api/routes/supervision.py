@@ -9,14 +9,17 @@ from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 
 from api.deps import CurrentCaller, SessionDep, require_role
-from api.errors import unprocessable
+from api.errors import error_responses, unprocessable
 from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, as_utc
 from api.services import supervision
 from api.services.supervision import EscalationItem, OverdueCase, StatsReport
 from workflows.model import EscalationReason, Role, Stage, Tier
 
 router = APIRouter(
-    prefix="/v1/supervision", tags=["supervision"], dependencies=[require_role(Role.SUPERVISOR, Role.ADMIN)]
+    prefix="/v1/supervision",
+    tags=["supervision"],
+    dependencies=[require_role(Role.SUPERVISOR, Role.ADMIN)],
+    responses=error_responses(401, 403, 422),
 )
 
 Unit = Annotated[str | None, Query(max_length=64, description="narrow to this unit's subtree")]

@@ -8,17 +8,17 @@ from fastapi import APIRouter, Body, Query
 from sqlmodel import select
 
 from api.deps import CurrentCaller, EngineDep, SessionDep, require_role
-from api.errors import ApiError, unprocessable
+from api.errors import ApiError, error_responses, unprocessable
 from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
 from api.services.scope import within
 from api.services.units import UnitError, UnitPublic, UnitTree, import_trees, public
 from core.tables import Unit
 from workflows.model import Role
 
-router = APIRouter(prefix="/v1/units", tags=["units"])
+router = APIRouter(prefix="/v1/units", tags=["units"], responses=error_responses(401, 422))
 
 
-@router.post("", status_code=201, dependencies=[require_role(Role.ADMIN)])
+@router.post("", status_code=201, dependencies=[require_role(Role.ADMIN)], responses=error_responses(403, 409))
 async def create_units(engine: EngineDep, tree: Annotated[UnitTree, Body()]) -> Page[UnitPublic]:
     """Add a tree of units (a town with its communities and compounds, or a subtree under `parent`)."""
     try:

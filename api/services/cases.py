@@ -205,18 +205,16 @@ async def act(
     record = await _readable_record(db, caller, case_id)
     with structlog.contextvars.bound_contextvars(case_id=case_id, action=action, actor=caller.id):
         await _authorize(db, caller, record, body)
+        # Scoped per caller, so one person's key never answers for another's command.
+        update_id = f"{caller.id}:{key}" if key else str(uuid.uuid4())
         if record.status == "closed":
+            if key and await _already_applied(db, case_id, update_id):
+                return CaseView.model_validate(record.view)  # a retry of the command that closed it
             await _reject(
-                db,
-                caller,
-                record,
-                body,
-                f"the case is closed ({record.outcome}); {action} is no longer possible",
+                db, caller, record, body, f"the case is closed ({record.outcome}); {action} is no longer possible"
             )
         if isinstance(body, Merge):
             await _check_merge_target(db, caller, record, body)
-        # Scoped per caller, so one person's key never answers for another's command.
-        update_id = f"{caller.id}:{key}" if key else str(uuid.uuid4())
         handle = client.get_workflow_handle_for(CaseWorkflow.run, workflow_id(case_id))
         try:
             async with engine_call(settings.command_timeout):
@@ -231,10 +229,21 @@ async def act(
         except RPCError as error:
             if error.status is not RPCStatusCode.NOT_FOUND:
                 raise
-            # The workflow finished between our read and the update: the case has just closed.
+            # The workflow finished between our read and the update: the case has just closed, perhaps by
+            # this very request's earlier attempt.
+            await db.refresh(record)
+            if key and await _already_applied(db, case_id, update_id):
+                return CaseView.model_validate(record.view)
             await _reject(db, caller, record, body, f"the case is closed; {action} is no longer possible")
         log.info("case command applied", stage=view.stage.value, tier=view.tier.value, version=view.version)
         return view
+
+
+async def _already_applied(db: AsyncSession, case_id: str, update_id: str) -> bool:
+    found = await db.exec(
+        select(CaseEventRecord.id).where(CaseEventRecord.case_id == case_id, CaseEventRecord.request_id == update_id)
+    )
+    return found.first() is not None
 
 
 async def _authorize(db: AsyncSession, caller: Caller, record: CaseRecord, body: Strict) -> None:

@@ -71,7 +71,8 @@ async def overdue(
 def _overdue_item(row: CaseRecord, now: datetime) -> OverdueCase:
     view = CaseView.model_validate(row.view)
     assert row.deadline is not None  # the query selects only cases with a deadline
-    late = now - row.deadline
+    # Whole seconds: an ISO 8601 duration with a fraction ("PT4.9S") is not one RFC 3339 clients accept.
+    late = timedelta(seconds=int((now - row.deadline).total_seconds()))
     return OverdueCase(
         id=row.id, number=row.number, title=row.title, unit=row.unit, handling_unit=row.handling_unit,
         stage=row.stage, tier=row.tier, deadline=row.deadline, overdue_by=late,

@@ -62,6 +62,7 @@ def upgrade() -> None:
         sa.Column("from_tier", sa.String(length=16), nullable=True),
         sa.Column("to_tier", sa.String(length=16), nullable=True),
         sa.Column("detail", sa.JSON(), nullable=False),
+        sa.Column("request_id", sa.String(length=300), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("case_id", "seq"),
     )
