@@ -22,3 +22,14 @@ async def test_supervision_benchmark_runs_and_reports(capsys: pytest.CaptureFixt
                                           for q in ("overdue", "escalations", "stats")}  # fmt: skip
         assert all(q["p50_ms"] > 0 and q["sql_p50_ms"] > 0 for q in result["queries"].values())
     assert "all_met" in summary
+
+
+async def test_lifecycle_benchmark_runs_and_reports(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import lifecycle
+
+    assert await lifecycle.main(["--cases", "3", "--concurrency", "2", "--skip-up"]) == 0
+    figures = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert figures["commands"] == 3 * 8
+    for key in ("commands_per_s", "baseline_commands_per_s", "ratio", "p50_ms", "p99_ms", "baseline_p50_ms",
+                "baseline_p99_ms", "worker_peak_rss_mib"):  # fmt: skip
+        assert figures[key] > 0, key
