@@ -1,8 +1,9 @@
 """Projecting the case's events into the read model, the audit trail and the escalations table.
 
-Idempotent by construction: events and escalations are inserted keyed by (case id, seq) with duplicates
-ignored; the case row is only overwritten by a view with a higher version. A retried or replayed activity
-never writes twice.
+Idempotent by construction: events and escalations are keyed by (case id, seq), the case row by its
+version, so a retried activity never writes twice. A retry overwrites what an earlier attempt wrote for
+the same key rather than keeping it: when a worker dies mid-task the task runs again (with its own clock),
+and only the attempt that completes is the one the history keeps; the read model must agree with it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
-from core.db import insert_ignoring_duplicates
+from core.db import insert_ignoring_duplicates, upsert
 from core.tables import CaseEscalationRecord, CaseEventRecord, CaseRecord
 from workflows.case import PROJECT_CASE
 from workflows.model import CaseEvent, CaseView, ProjectCase, UnitPath
@@ -30,16 +31,15 @@ class Projection:
         case, units = change.view, change.units
         async with self.engine.begin() as db:
             if change.events:
-                await db.execute(
-                    insert_ignoring_duplicates(self.engine, CaseEventRecord),
-                    [event_row(case.id, e) for e in change.events],
-                )
+                rows = [event_row(case.id, e) for e in change.events]
+                await db.execute(upsert(self.engine, CaseEventRecord, ["case_id", "seq"], list(rows[0])), rows)
             escalations = [escalation_row(case.id, units, e) for e in change.events if e.from_tier != e.to_tier]
             if escalations:
-                await db.execute(insert_ignoring_duplicates(self.engine, CaseEscalationRecord), escalations)
+                key = ["case_id", "seq"]
+                await db.execute(upsert(self.engine, CaseEscalationRecord, key, list(escalations[0])), escalations)
             row = case_row(case, units)
             updated = await db.execute(
-                update(CaseRecord).where(CaseRecord.id == case.id, CaseRecord.version < case.version).values(**row)  # type: ignore[arg-type]
+                update(CaseRecord).where(CaseRecord.id == case.id, CaseRecord.version <= case.version).values(**row)  # type: ignore[arg-type]
             )
             if updated.rowcount == 0:
                 await db.execute(insert_ignoring_duplicates(self.engine, CaseRecord), [row])

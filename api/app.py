@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from api.errors import install_error_handlers
-from api.routes import cases, health, pages, supervision, units
+from api.routes import audit, cases, health, pages, supervision, units
 from core.db import create_engine, upgrade_schema
 from core.settings import Settings
 from core.temporal import DATA_CONVERTER
@@ -43,6 +43,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (health, units, cases, supervision, pages):
+    for module in (health, units, cases, supervision, audit, pages):
         app.include_router(module.router)
     return app

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,41 @@ def _parser() -> argparse.ArgumentParser:
     units = sub.add_parser("units", help="manage the jurisdiction tree").add_subparsers(dest="action", required=True)
     imp = units.add_parser("import", help="add units from a JSON file (a tree or a list of trees)")
     imp.add_argument("file", type=Path)
+
+    audit = sub.add_parser("audit", help="replay case histories on this code and check the read model")
+    replay_all = audit.add_subparsers(dest="action", required=True).add_parser(
+        "replay-all",
+        help="replay every case; exit 1 on any non-determinism or read-model mismatch",
+        description=REPLAY_ALL_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    replay_all.add_argument(
+        "--since", type=_since, metavar="DATE", help="only cases filed on or after DATE (YYYY-MM-DD or ISO time, UTC)"
+    )
+    replay_all.add_argument(
+        "--status", choices=("open", "closed", "all"), default="all", help="open or closed cases only (default: all)"
+    )
+    replay_all.add_argument(
+        "--report", type=Path, metavar="FILE", help="where to write the JSON report (default ./linli-audit-<time>.json)"
+    )
     return p
+
+
+REPLAY_ALL_HELP = """Replay every case's Temporal history (all its runs) on this code, with the worker's data converter
+and sandbox, and compare each replayed case with the read model. Run it before deploying new workflow
+code: a change that would break running or finished cases shows up here as non-determinism.
+
+Progress goes to stderr, a one-line summary to stdout, the details (per case: runs, error, mismatches)
+to the JSON report. Exit status: 0 all deterministic and consistent, 1 otherwise, 2 bad usage.
+Cases are those of LINLI_TASK_QUEUE in LINLI_TEMPORAL_NAMESPACE, and those in LINLI_DATABASE_URL."""
+
+
+def _since(value: str) -> datetime:
+    try:
+        since = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD) or an ISO time") from None
+    return since if since.tzinfo else since.replace(tzinfo=UTC)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,6 +148,11 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             await _token(args, settings)
         case "units":
             await _import_units(args.file, settings)
+        case "audit":
+            from api.audit.replay_all import replay_all
+
+            report = args.report or Path(f"linli-audit-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json")
+            return await replay_all(settings, since=args.since, status=args.status, report=report)
     return 0
 
 

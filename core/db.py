@@ -76,6 +76,15 @@ async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
         yield s
 
 
+def upsert(engine: AsyncEngine, table: Any, key: list[str], columns: list[str]) -> Any:
+    """INSERT … ON CONFLICT (key) DO UPDATE: the last write for a key wins, and a key is never written twice."""
+    dialect = sqlite if engine.dialect.name == "sqlite" else postgresql
+    statement = dialect.insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=key, set_={c: getattr(statement.excluded, c) for c in columns if c not in key}
+    )
+
+
 def insert_ignoring_duplicates(engine: AsyncEngine, table: Any) -> Any:
     """INSERT … ON CONFLICT DO NOTHING in the engine's dialect: how idempotent writes are made."""
     dialect = sqlite if engine.dialect.name == "sqlite" else postgresql

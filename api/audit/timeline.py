@@ -1,0 +1,169 @@
+"""The timeline: the history's own records, each joined to the transition the replayed workflow made of it.
+
+The history says who asked for what and when timers fired; it does not say what that did to the case
+(the projection marker holds only the activity's result). The replay does: it captured every event the
+workflow produced. We walk the history and attach to each record the event it caused:
+
+- the start of the first run → the ``file`` event (and the policy in force);
+- an accepted ``act`` update that succeeded → the next command event with the same actor, action and
+  arguments (a handler can still refuse an accepted update: that entry is ``rejected``, with the reason);
+- a fired timer → the deadline event the workflow applied at or after it (none: the deadline had moved);
+- the end of a run → continued as new, or terminated/failed by somebody, with why.
+
+Entries come out in the case's own order (event seq), with the records that changed nothing in place.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from api.audit.facts import ACT, RunFacts, Timer, Update
+from api.audit.replay import RunCapture
+from api.audit.report import TimelineEntry, TimerFired
+from workflows.model import SYSTEM_ACTOR, Actor, CaseEvent, Escalation, EscalationReason, Role
+
+NOT_REPLAYED = "the replay stopped before this point, so what it changed is not known"
+
+
+def run_timeline(facts: RunFacts, capture: RunCapture, *, replayed: bool = True) -> list[TimelineEntry]:
+    """The run's timeline; after a failed replay, records past the failure come without their transitions."""
+    events = sorted(capture.events.values(), key=lambda e: e.seq)
+    commands = deque(e for e in events if e.actor.role is not Role.SYSTEM and e.action != "file")
+    deadlines = [e for e in events if e.actor.role is Role.SYSTEM]
+    entries: list[TimelineEntry] = []
+    if facts.input.state is None:
+        filed = next((e for e in events if e.action == "file"), None)
+        entries.append(_filing(facts, filed))
+    for update in facts.updates:
+        if update.name == ACT and update.command is not None:
+            event = _take_command(commands, update) if update.outcome == "applied" else None
+            entries.append(_command(facts, update, event, replayed))
+    entries += _deadlines(facts, deadlines, replayed)
+    # Events the history has no record for would be a contradiction; show them rather than lose them.
+    entries += [_unlinked(facts, e) for e in commands]
+    if facts.end is not None and facts.end.status != "completed":
+        entries.append(_run_end(facts))
+    return _in_case_order(entries)
+
+
+def _take_command(commands: deque[CaseEvent], update: Update) -> CaseEvent | None:
+    assert update.command is not None
+    actor, body = update.command.actor, update.command.body
+    arguments = body.model_dump(mode="json", exclude={"action"}, exclude_none=True)
+    for event in commands:
+        # The event records the command's arguments, plus what it led to (an escalation, say).
+        if event.actor == actor and event.action == body.action and arguments.items() <= event.detail.items():
+            commands.remove(event)
+            return event
+    return None
+
+
+def _filing(facts: RunFacts, event: CaseEvent | None) -> TimelineEntry:
+    filed = facts.input.filed
+    return _entry(
+        facts, 1, event, kind="filing", action="file", actor=filed.filed_by,
+        arguments=filed.model_dump(mode="json", exclude={"filed_by"}), at=facts.started_at,
+    )  # fmt: skip
+
+
+def _command(facts: RunFacts, update: Update, event: CaseEvent | None, replayed: bool) -> TimelineEntry:
+    assert update.command is not None
+    body = update.command.body
+    entry = _entry(
+        facts, update.event_id, event, kind="command", action=body.action, actor=update.command.actor,
+        arguments=body.model_dump(mode="json", exclude={"action"}, exclude_none=True), at=update.accepted_at,
+    )  # fmt: skip
+    entry.update_id = update.update_id
+    if update.outcome != "applied":
+        entry.result, entry.reason = update.outcome, update.reason
+    elif event is None and not replayed:
+        entry.reason = NOT_REPLAYED  # applied, as the history says; its transition is what we cannot show
+    return entry
+
+
+def _deadlines(facts: RunFacts, deadlines: list[CaseEvent], replayed: bool) -> list[TimelineEntry]:
+    """Each fired timer, with the deadline event it caused: the first one applied at or after it fired."""
+    fired = sorted((t for t in facts.timers.values() if t.fired_at is not None), key=lambda t: t.fired_event_id or 0)
+    pending = deque(deadlines)
+    entries = []
+    for index, timer in enumerate(fired):
+        assert timer.fired_at is not None and timer.fired_event_id is not None
+        later = fired[index + 1].fired_at if index + 1 < len(fired) else None
+        # A deadline event belongs to this timer if it came after it fired and before the next one did.
+        caused = bool(pending) and pending[0].at >= timer.fired_at and (later is None or pending[0].at < later)
+        event = pending.popleft() if caused else None
+        entry = _entry(facts, timer.fired_event_id, event, kind="deadline",
+                       action=event.action if event else "timer-fired", actor=SYSTEM_ACTOR, arguments={},
+                       at=timer.fired_at)  # fmt: skip
+        entry.timer = _timer(timer)
+        if event is None and replayed:
+            entry.result, entry.reason = "no_change", "the deadline had moved before the timer fired"
+        elif event is None:
+            entry.result, entry.reason = "unknown", NOT_REPLAYED
+        entries.append(entry)
+    return entries + [_unlinked(facts, e) for e in pending]
+
+
+def _unlinked(facts: RunFacts, event: CaseEvent) -> TimelineEntry:
+    kind = "deadline" if event.actor.role is Role.SYSTEM else "command"
+    entry = _entry(facts, 0, event, kind=kind, action=event.action, actor=event.actor, arguments={}, at=event.at)
+    entry.reason = "the replay produced this event but the history has no record that caused it"
+    return entry
+
+
+def _run_end(facts: RunFacts) -> TimelineEntry:
+    end = facts.end
+    assert end is not None
+    actor = SYSTEM_ACTOR
+    if end.identity:  # terminated by an operator or a tool: name them as the history does
+        actor = Actor(id=end.identity, name=end.identity, role=Role.SYSTEM)
+    detail: dict[str, Any] = {"history_length": facts.length}
+    if end.continued_as:
+        detail["continued_as"] = end.continued_as
+    entry = _entry(facts, end.event_id, None, kind="run", action=end.status.replace("_", "-"), actor=actor,
+                   arguments={}, at=end.at)  # fmt: skip
+    entry.result, entry.reason, entry.detail = "applied", end.reason, detail
+    return entry
+
+
+def _entry(
+    facts: RunFacts, history_event_id: int, event: CaseEvent | None, *, kind: str, action: str, actor: Actor,
+    arguments: dict[str, Any], at: Any,
+) -> TimelineEntry:  # fmt: skip
+    entry = TimelineEntry.model_validate({
+        "run_id": facts.run_id, "history_event_id": history_event_id, "at": at, "seq": None, "kind": kind,
+        "action": action, "actor": actor, "arguments": arguments, "result": "applied",
+    })  # fmt: skip
+    if event is not None:
+        entry.at, entry.seq, entry.detail = event.at, event.seq, event.detail
+        entry.from_stage, entry.to_stage = event.from_stage, event.to_stage
+        entry.from_tier, entry.to_tier = event.from_tier, event.to_tier
+        entry.escalation = _escalation(event, arguments)
+    return entry
+
+
+def _escalation(event: CaseEvent, arguments: dict[str, Any]) -> Escalation | None:
+    made = event.detail.get("escalation")
+    if not isinstance(made, dict):
+        return None
+    return Escalation(
+        from_tier=event.from_tier, to_tier=event.to_tier, reason=EscalationReason(made["reason"]), at=event.at,
+        by=event.actor.name, note=arguments.get("note") if event.action == "escalate" else None,
+    )  # fmt: skip
+
+
+def _timer(timer: Timer) -> TimerFired:
+    assert timer.fired_at is not None
+    return TimerFired(timer_id=timer.timer_id, started_at=timer.started_at, fired_at=timer.fired_at,
+                      armed_for_seconds=timer.armed_for.total_seconds())  # fmt: skip
+
+
+def _in_case_order(entries: list[TimelineEntry]) -> list[TimelineEntry]:
+    """History order, then the entries that carry a case event re-sorted by seq within their own slots."""
+    entries.sort(key=lambda e: e.history_event_id or 1 << 62)
+    slots = [i for i, e in enumerate(entries) if e.seq is not None]
+    by_seq = sorted((entries[i] for i in slots), key=lambda e: e.seq or 0)
+    for slot, entry in zip(slots, by_seq, strict=True):
+        entries[slot] = entry
+    return entries
