@@ -87,7 +87,8 @@ class Reporter(Strict):
 
 Text = Annotated[str, Field(min_length=1, max_length=4000)]
 Name = Annotated[str, Field(min_length=1, max_length=100)]
-Days = Annotated[float, Field(gt=0, le=365)]
+# Numbers must be numbers: lax pydantic would read `true` as 1 day and "5" as 5, which the schema forbids.
+Days = Annotated[float, Field(gt=0, le=365, strict=True)]
 
 
 class CoSign(Strict):
@@ -144,7 +145,7 @@ class Object(Strict):
 class ReportProgress(Strict):
     action: Literal["report-progress"] = "report-progress"
     note: Text
-    percent: Annotated[int, Field(ge=0, le=100)] | None = None
+    percent: Annotated[int, Field(ge=0, le=100, strict=True)] | None = None
 
 
 class Complete(Strict):

@@ -7,17 +7,20 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Header, Path, Query
+from pydantic import AfterValidator
 
 from api.deps import ClientDep, CurrentCaller, SessionDep, SettingsDep
 from api.errors import error_responses, unprocessable
 from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from api.services import cases
 from api.services.cases import CaseCreate, CaseFilters, EventPublic
+from api.services.units import CODE
+from api.text import refuse_nul
 from workflows.model import ACTION_BODIES, CaseView, Stage, Strict, Tier
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"], responses=error_responses(401, 403, 422))
 
-CaseId = Annotated[str, Path(min_length=1, max_length=64)]
+CaseId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 IdempotencyKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", max_length=200, description="retries with the same key are applied once"),
@@ -39,7 +42,7 @@ async def read_cases(
     caller: CurrentCaller,
     stage: Stage | None = None,
     tier: Tier | None = None,
-    unit: Annotated[str | None, Query(max_length=64)] = None,
+    unit: Annotated[str | None, Query(max_length=64, pattern=CODE)] = None,
     status: Literal["open", "closed"] | None = None,
     overdue: bool | None = None,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
@@ -77,7 +80,7 @@ def _action_route(model: type[Strict]) -> Callable[..., Awaitable[CaseView]]:
         settings: SettingsDep,
         caller: CurrentCaller,
         case_id: CaseId,
-        body: Annotated[model | None, Body()] = None,  # type: ignore[valid-type]
+        body: Annotated[model | None, Body(), AfterValidator(refuse_nul)] = None,  # type: ignore[valid-type]
         idempotency_key: IdempotencyKey = None,
     ) -> CaseView:
         if body is None:

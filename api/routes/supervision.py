@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
@@ -10,9 +9,10 @@ from fastapi.responses import PlainTextResponse
 
 from api.deps import CurrentCaller, SessionDep, require_role
 from api.errors import error_responses, unprocessable
-from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, as_utc
+from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, QueryTime
 from api.services import supervision
 from api.services.supervision import EscalationItem, OverdueCase, StatsReport
+from api.services.units import CODE
 from workflows.model import EscalationReason, Role, Stage, Tier
 
 router = APIRouter(
@@ -22,7 +22,7 @@ router = APIRouter(
     responses=error_responses(401, 403, 422),
 )
 
-Unit = Annotated[str | None, Query(max_length=64, description="narrow to this unit's subtree")]
+Unit = Annotated[str | None, Query(max_length=64, pattern=CODE, description="narrow to this unit's subtree")]
 Cursor = Annotated[str | None, Query(max_length=500)]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
@@ -38,26 +38,23 @@ async def read_overdue(
 
 @router.get("/escalations")
 async def read_escalations(
-    db: SessionDep, caller: CurrentCaller, unit: Unit = None, since: datetime | None = None,
+    db: SessionDep, caller: CurrentCaller, unit: Unit = None, since: QueryTime | None = None,
     reason: EscalationReason | None = None, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT,
 ) -> Page[EscalationItem]:  # fmt: skip
     """What went up a tier, when, why and by whom; newest first."""
-    return await supervision.escalations(
-        db, caller, unit=unit, since=as_utc(since), reason=reason, cursor=cursor, limit=limit
-    )
+    return await supervision.escalations(db, caller, unit=unit, since=since, reason=reason, cursor=cursor, limit=limit)
 
 
 @router.get("/stats", response_model=StatsReport, responses={200: {"content": {"text/csv": {}}}})
 async def read_stats(
     db: SessionDep, caller: CurrentCaller, unit: Unit = None,
-    period_from: Annotated[datetime | None, Query(alias="from")] = None,
-    period_to: Annotated[datetime | None, Query(alias="to")] = None,
+    period_from: Annotated[QueryTime | None, Query(alias="from")] = None,
+    period_to: Annotated[QueryTime | None, Query(alias="to")] = None,
     format: Literal["json", "csv"] = "json",
 ) -> StatsReport | PlainTextResponse:  # fmt: skip
     """Per-unit filed/closed/resolved counts and the four rates (definitions in the README)."""
-    if period_from and period_to and as_utc(period_from) >= as_utc(period_to):  # type: ignore[operator]
+    if period_from and period_to and period_from >= period_to:
         raise unprocessable("'from' must be before 'to'")
-    period_from, period_to = as_utc(period_from), as_utc(period_to)
     report = await supervision.stats(db, caller, unit=unit, period_from=period_from, period_to=period_to)
     if format == "csv":
         return PlainTextResponse(supervision.stats_csv(report), media_type="text/csv; charset=utf-8")

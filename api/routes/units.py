@@ -32,7 +32,7 @@ async def create_units(engine: EngineDep, tree: Annotated[UnitTree, Body()]) -> 
 async def read_units(
     db: SessionDep,
     caller: CurrentCaller,
-    cursor: str | None = None,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Page[UnitPublic]:
     """The units in the caller's jurisdiction, in tree order."""
@@ -40,8 +40,8 @@ async def read_units(
     if caller.unit_path:
         query = query.where(within(Unit.path, caller.unit_path))
     if cursor:
-        (after,) = decode_cursor(cursor, 1)
-        query = query.where(Unit.path > str(after))
+        (after,) = decode_cursor(cursor, str)
+        query = query.where(Unit.path > after)
     rows = list((await db.exec(query.order_by(Unit.path).limit(limit + 1))).all())
     more = len(rows) > limit
     rows = rows[:limit]

@@ -12,12 +12,12 @@ import json
 import secrets
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 import structlog
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import and_, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
@@ -37,6 +37,7 @@ from api.errors import ApiError, forbidden, invalid_transition, not_found, unpro
 from api.pagination import DEFAULT_LIMIT, Page, decode_cursor, encode_cursor
 from api.services.scope import scope_path, within
 from api.services.units import get_unit, units_handling
+from api.text import refuse_nul
 from core.logging import get_logger, mask_phone
 from core.settings import Settings
 from core.tables import CaseEventRecord, CaseFiling, CaseRecord, now_utc
@@ -79,6 +80,10 @@ class CaseCreate(Strict):
     description: str = Field(min_length=1, max_length=4000)
     reporter: Reporter
     channel: Channel = Channel.IN_PERSON
+
+    @model_validator(mode="after")
+    def _no_nul(self) -> CaseCreate:
+        return refuse_nul(self)
 
 
 class EventPublic(BaseModel):
@@ -330,11 +335,8 @@ async def list_cases(db: AsyncSession, caller: Caller, f: CaseFilters) -> Page[C
         late = and_(CaseRecord.status == "open", or_(CaseRecord.overdue, CaseRecord.deadline < now_utc()))  # type: ignore[arg-type,operator]
         query = query.where(late if f.overdue else ~late)
     if f.cursor:
-        at, last_id = decode_cursor(f.cursor, 2)
-        at = _parse_time(at)
-        query = query.where(
-            or_(CaseRecord.filed_at < at, and_(CaseRecord.filed_at == at, CaseRecord.id < last_id))  # type: ignore[arg-type]
-        )
+        at, last_id = decode_cursor(f.cursor, datetime, str)
+        query = query.where(or_(CaseRecord.filed_at < at, and_(CaseRecord.filed_at == at, CaseRecord.id < last_id)))
     query = query.order_by(CaseRecord.filed_at.desc(), CaseRecord.id.desc()).limit(f.limit + 1)  # type: ignore[attr-defined]
     rows = list((await db.exec(query)).all())
     more = len(rows) > f.limit
@@ -349,10 +351,8 @@ async def list_events(
     await read_case(db, caller, case_id)
     query = select(CaseEventRecord).where(CaseEventRecord.case_id == case_id)
     if cursor:
-        (after,) = decode_cursor(cursor, 1)
-        if not isinstance(after, int):
-            raise unprocessable("cursor is not valid")
-        query = query.where(CaseEventRecord.id > after)  # type: ignore[operator]
+        (after,) = decode_cursor(cursor, int)
+        query = query.where(CaseEventRecord.id > after)
     rows = list((await db.exec(query.order_by(CaseEventRecord.id).limit(limit + 1))).all())  # type: ignore[arg-type]
     more = len(rows) > limit
     rows = rows[:limit]
@@ -368,11 +368,3 @@ def _event_public(r: CaseEventRecord) -> EventPublic:
         result=r.result, reason=r.reason, from_stage=r.from_stage, to_stage=r.to_stage, from_tier=r.from_tier,
         to_tier=r.to_tier, detail=r.detail,
     )  # fmt: skip
-
-
-def _parse_time(value: Any) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(str(value))
-    except ValueError:
-        raise unprocessable("cursor is not valid") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -55,8 +55,7 @@ async def overdue(
     if stage:
         query = query.where(CaseRecord.stage == stage)
     if cursor:
-        after_deadline, after_id = decode_cursor(cursor, 2)
-        after = datetime.fromisoformat(str(after_deadline))
+        after, after_id = decode_cursor(cursor, datetime, str)
         query = query.where(
             or_(
                 col(CaseRecord.deadline) > after, and_(col(CaseRecord.deadline) == after, col(CaseRecord.id) > after_id)
@@ -115,8 +114,7 @@ async def escalations(
     if reason:
         query = query.where(e.reason == reason)
     if cursor:
-        before_at, before_id = decode_cursor(cursor, 2)
-        before = datetime.fromisoformat(str(before_at))
+        before, before_id = decode_cursor(cursor, datetime, int)
         query = query.where(or_(col(e.at) < before, and_(col(e.at) == before, col(e.id) < before_id)))
     rows = (await db.exec(query.order_by(col(e.at).desc(), col(e.id).desc()).limit(limit + 1))).all()
     items = [

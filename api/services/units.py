@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from api.text import refuse_nul
 from core.tables import Unit
 from workflows.model import Strict, UnitPath
 
@@ -17,12 +18,19 @@ CHILD_KIND: dict[str, str | None] = {"town": "community", "community": "compound
 PARENT_KIND: dict[str, str | None] = {"town": None, "community": "town", "compound": "community"}
 
 
+CODE = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"  # a unit's code: a slug
+
+
 class UnitTree(Strict):
-    code: str = Field(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$", description="unique slug")
+    code: str = Field(pattern=CODE, description="unique slug")
     name: str = Field(min_length=1, max_length=200)
     kind: Kind
     parent: str | None = Field(default=None, description="code of an existing unit to attach this tree under")
     children: list[UnitTree] = []
+
+    @model_validator(mode="after")
+    def _no_nul(self) -> UnitTree:
+        return refuse_nul(self)
 
 
 class UnitPublic(BaseModel):
