@@ -8,25 +8,34 @@ from fastapi import APIRouter, Path, Query, Response
 
 from api.audit.report import ReplayReport, RunInfo
 from api.deps import ClientDep, CurrentCaller, SessionDep, SettingsDep, require_role
+from api.errors import error_responses
 from api.pagination import Page
 from api.services import audit
 from api.services.audit import RUN_ID, HistoryUpload
 from workflows.model import Role
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"], dependencies=[require_role(Role.AUDITOR, Role.ADMIN)])
+router = APIRouter(
+    prefix="/v1/audit",
+    tags=["audit"],
+    dependencies=[require_role(Role.AUDITOR, Role.ADMIN)],
+    responses=error_responses(401, 403, 404, 422),
+)
+# Reading a case's history can meet one Temporal cannot decode (409) or a Temporal that is away (503).
+FROM_TEMPORAL = error_responses(409, 503)
 
 CaseId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 RunId = Annotated[str | None, Query(pattern=RUN_ID, description="a run of the case; default: the newest")]
 
 HISTORY_RESPONSE = {
+    **FROM_TEMPORAL,
     200: {
         "description": 'The history as `temporal workflow show -w case-<id> -o json` prints it: `{"events": [...]}`',
         "content": {"application/json": {}},
-    }
+    },
 }
 
 
-@router.get("/cases/{case_id}/history", response_class=Response, responses=HISTORY_RESPONSE)  # type: ignore[arg-type]
+@router.get("/cases/{case_id}/history", response_class=Response, responses=HISTORY_RESPONSE)
 async def read_case_history(
     db: SessionDep, client: ClientDep, settings: SettingsDep, caller: CurrentCaller, case_id: CaseId,
     run_id: RunId = None,
@@ -36,7 +45,7 @@ async def read_case_history(
     return Response(content=body, media_type="application/json")
 
 
-@router.get("/cases/{case_id}/runs")
+@router.get("/cases/{case_id}/runs", responses=FROM_TEMPORAL)
 async def read_case_runs(
     db: SessionDep, client: ClientDep, settings: SettingsDep, caller: CurrentCaller, case_id: CaseId
 ) -> Page[RunInfo]:
@@ -44,7 +53,7 @@ async def read_case_runs(
     return Page(items=await audit.list_runs(db, client, settings, caller, case_id))
 
 
-@router.post("/cases/{case_id}/replay")
+@router.post("/cases/{case_id}/replay", responses=FROM_TEMPORAL)
 async def replay_case(
     db: SessionDep, client: ClientDep, settings: SettingsDep, caller: CurrentCaller, case_id: CaseId
 ) -> ReplayReport:

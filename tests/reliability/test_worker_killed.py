@@ -13,14 +13,14 @@ from core.tables import CaseEventRecord
 from tests.conftest import StackFactory
 from tests.utils.driving import HAPPY_PATH, run_happy_path
 from tests.utils.processes import WorkerProcess
-from tests.utils.stack import LONG, SECONDS, sla_file
+from tests.utils.stack import LONG, SECONDS, eventually, sla_file
 
 CASES = 200
 
 
 async def test_kill_9_worker_mid_lifecycle(make_stack: StackFactory, tmp_path: Path) -> None:
     stack = await make_stack(
-        sla_file=sla_file(tmp_path, **{**LONG, "announcing": 0.5}), sla_scale=SECONDS, command_timeout=3.0
+        sla_file=sla_file(tmp_path, **{**LONG, "announcing": 0.5}), sla_scale=SECONDS, command_timeout=5.0
     )
     await stack.stop_worker()  # the in-process worker: this test needs one it can kill
     worker = WorkerProcess(stack.settings, tmp_path / "worker.log")
@@ -31,8 +31,17 @@ async def test_kill_9_worker_mid_lifecycle(make_stack: StackFactory, tmp_path: P
 
         async def file(i: int) -> str:
             async with gate:
-                unit = ("compound-a1x", "compound-a1y", "compound-a2x")[i % 3]
-                return str((await stack.file({**headers, "Idempotency-Key": f"file-{i}"}, unit=unit))["id"])
+                body = {"unit": ("compound-a1x", "compound-a1y", "compound-a2x")[i % 3], "category": "drainage",
+                        "title": f"drain {i}", "description": "blocked", "reporter": {"name": "王阿姨"}}  # fmt: skip
+                # Retried with its key while the worker is slow to answer (503), like every other command.
+                response = await eventually(
+                    lambda: stack.http.post("/v1/cases", json=body, headers={**headers, "Idempotency-Key": f"f{i}"}),
+                    lambda r: r.status_code != 503,
+                    interval=0.5,
+                    timeout=120,
+                )
+                assert response.status_code == 201, response.text
+                return str(response.json()["id"])
 
         case_ids = await asyncio.gather(*(file(i) for i in range(CASES)))
         done: list[int] = []
