@@ -9,17 +9,11 @@ from typing import Any
 
 import httpx
 
+from bench.lifecycle import COMMANDS
 from tests.utils.stack import Stack
 
-HAPPY_PATH: list[tuple[str, dict[str, Any]]] = [
-    ("submit", {}),
-    ("accept", {"note": "Within reach"}),
-    ("record-meeting", {"held_at": "2026-11-20T19:30:00+08:00", "participants": ["物业", "业委会"], "minutes": "ok"}),
-    ("decide", {"decision": "物业 repairs it", "assignee": "物业"}),
-    ("report-progress", {"note": "underway", "percent": 50}),
-    ("complete", {"summary": "repaired"}),
-    ("record-visit", {"satisfaction": "satisfied"}),
-]
+# The same eight commands the lifecycle benchmark drives: file, then these seven.
+HAPPY_PATH = COMMANDS
 
 
 async def send(
