@@ -24,6 +24,8 @@ with workflow.unsafe.imports_passed_through():
 
 PROJECT_CASE = "project_case"  # activity name: the workflow must not import the activity's module
 
+DEADLINES_FIRE_AS_TIMERS = "deadlines-fire-as-timers"  # workflow.patched id (cases started before act at once)
+
 PROJECTION_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10))
 
 
@@ -117,6 +119,12 @@ class CaseWorkflow:
             await workflow.wait_condition(woken)
             return
         remaining = case.deadline - workflow.now()
+        if remaining <= timedelta(0) and workflow.patched(DEADLINES_FIRE_AS_TIMERS):
+            # A deadline already past still goes through a (1 ms) timer, so the transition stands on a
+            # TimerFired event in history. Acting at once would let a workflow task that then fails (its
+            # worker killed) project a transition that the retried task, running at another time, does
+            # not make yet.
+            remaining = timedelta(milliseconds=1)
         if remaining > timedelta(0):
             try:
                 await workflow.wait_condition(woken, timeout=remaining)
