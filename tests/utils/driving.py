@@ -10,7 +10,9 @@ from typing import Any
 import httpx
 
 from bench.lifecycle import COMMANDS
+from core.temporal import workflow_id
 from tests.utils.stack import Stack
+from workflows.case import CaseWorkflow
 
 # The same eight commands the lifecycle benchmark drives: file, then these seven.
 HAPPY_PATH = COMMANDS
@@ -34,11 +36,19 @@ async def send(
 async def wait_for_stage(
     stack: Stack, case_id: str, headers: dict[str, str], stage: str, timeout: float = 120.0
 ) -> None:
+    """Until both the read model and the workflow itself are at ``stage``.
+
+    They can disagree for a moment after a worker dies: the dead worker's last task may have projected a
+    timer's transition that the retried task has not applied yet (it handles a waiting command first).
+    """
+    handle = stack.temporal.get_workflow_handle(workflow_id(case_id))
     deadline = time.monotonic() + timeout
     while True:
         response = await stack.http.get(f"/v1/cases/{case_id}", headers=headers)
         if response.status_code == 200 and response.json()["stage"] == stage:
-            return
+            live = await handle.query(CaseWorkflow.view)
+            if live.stage == stage:
+                return
         if time.monotonic() > deadline:
             raise AssertionError(f"{case_id} did not reach {stage} in {timeout}s: {response.text}")
         await asyncio.sleep(0.3)
