@@ -33,7 +33,11 @@ def temporal_address() -> Iterator[str]:
     if existing := os.environ.get("LINLI_TEST_TEMPORAL_ADDRESS"):
         yield existing
         return
-    server = DevServer(port=free_port(), ui_port=None)
+    yield from serving(DevServer(port=free_port(), ui_port=None))
+
+
+def serving(server: DevServer) -> Iterator[str]:
+    """Start ``server``, yield its address once it answers, stop it afterwards (for session/module fixtures)."""
     server.start()
     try:
         asyncio.run(server.wait_ready(timeout=90))

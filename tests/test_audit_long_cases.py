@@ -6,13 +6,12 @@ instead of thousands, so a case with a couple of hundred commands crosses many r
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, serving
 from tests.utils.long_cases import EarlyContinueAsNewDevServer, long_case, resident
 from tests.utils.stack import Stack
 
@@ -23,13 +22,7 @@ CO_SIGNS, OBJECTIONS = 150, 50
 @pytest.fixture(scope="module")
 def temporal_address() -> Iterator[str]:
     """Overrides the session's dev server for this module (``make_stack`` and ``stack`` use it)."""
-    server = EarlyContinueAsNewDevServer(after=SUGGEST_AFTER, port=free_port(), ui_port=None)
-    server.start()
-    try:
-        asyncio.run(server.wait_ready(timeout=90))
-        yield server.address
-    finally:
-        server.stop()
+    yield from serving(EarlyContinueAsNewDevServer(after=SUGGEST_AFTER, port=free_port(), ui_port=None))
 
 
 async def all_events(stack: Stack, case_id: str, headers: dict[str, str]) -> list[dict[str, Any]]:
