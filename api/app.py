@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from temporalio.client import Client
 
+from api.auth import TokenCache
 from api.errors import install_error_handlers
 from api.routes import audit, cases, health, pages, supervision, units
 from core.db import create_engine, upgrade_schema
@@ -23,6 +24,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         app.state.settings = settings
         app.state.engine = create_engine(settings.db_url)
+        app.state.token_cache = TokenCache(settings.token_cache_seconds)
         await upgrade_schema(app.state.engine)
         # Lazy: the API starts (and /readyz says why it is not ready) even while Temporal is still coming up.
         app.state.temporal = await Client.connect(

@@ -24,6 +24,9 @@ EPILOG = """configuration (environment):
   LINLI_SLA_FILE            JSON policy overriding the SLA table (see README)
   LINLI_SLA_SCALE           multiplies every SLA duration (e.g. 0.0001 for demos)
   LINLI_TEMPORAL_CLI        path to the `temporal` binary (else PATH, cache, or built with Go)
+  LINLI_COMMAND_TIMEOUT     seconds the API waits for a worker to apply a command before a 503 (default 30)
+  LINLI_TOKEN_CACHE_SECONDS how long the API trusts a checked token; revocation takes this long (default 5)
+  LINLI_WORKFLOW_SANDBOX    run workflow code in the SDK's sandbox in the worker (default false; see README)
 """
 
 

@@ -1,4 +1,8 @@
-"""What route handlers take: the database session, the Temporal client, settings and the caller."""
+"""What route handlers take: the database session, the Temporal client, settings and the caller.
+
+Every dependency is ``async def``, even those that never await: FastAPI runs a plain ``def`` dependency in
+its thread pool, a thread hop per dependency per request.
+"""
 
 from __future__ import annotations
 
@@ -17,15 +21,15 @@ from core.settings import Settings
 from workflows.model import Role
 
 
-def get_engine(request: Request) -> AsyncEngine:
+async def get_engine(request: Request) -> AsyncEngine:
     return request.app.state.engine  # type: ignore[no-any-return]
 
 
-def get_client(request: Request) -> Client:
+async def get_client(request: Request) -> Client:
     return request.app.state.temporal  # type: ignore[no-any-return]
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
@@ -43,11 +47,11 @@ _bearer = HTTPBearer(auto_error=False, description="A token from `linli token is
 
 
 async def current_caller(
-    db: SessionDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    request: Request, db: SessionDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Caller:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise unauthorized()
-    caller = await caller_for_token(db, credentials.credentials)
+    caller = await caller_for_token(db, credentials.credentials, request.app.state.token_cache)
     if caller is None:
         raise unauthorized("unknown or revoked token")
     return caller

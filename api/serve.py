@@ -16,6 +16,7 @@ from pathlib import Path
 
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.worker import Worker
 
 from api.app import create_app
 from api.services.tokens import issue_token
@@ -79,11 +80,15 @@ async def serve_api(settings: Settings, host: str, port: int) -> bool:
     return bool(server.started)
 
 
+async def _worker(settings: Settings, engine: AsyncEngine) -> Worker:
+    return build_worker(await connect(settings), engine, settings.task_queue, sandboxed=settings.workflow_sandbox)
+
+
 async def serve_worker(settings: Settings) -> None:
     stop = _stop_event()
     engine = create_engine(settings.db_url)
     await upgrade_schema(engine)
-    worker = build_worker(await connect(settings), engine, settings.task_queue)
+    worker = await _worker(settings, engine)
     task = asyncio.create_task(worker.run())
     log.info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_address)
     await _run_until_stopped(stop, task)
@@ -119,7 +124,9 @@ async def serve_up(settings: Settings, *, port: int, temporal_port: int, ui_port
             if await count_units(engine) == 0:
                 await _load_demo_units(engine)
             token, _ = await issue_token(engine, role="admin", name="linli up", unit=None)
-            worker = build_worker(await connect(settings), engine, settings.task_queue)
+            worker = build_worker(
+                await connect(settings), engine, settings.task_queue, sandboxed=settings.workflow_sandbox
+            )
             api = _api_server(settings, "127.0.0.1", port)
             tasks = [asyncio.create_task(worker.run()), asyncio.create_task(api.run_until_exit())]
             while not api.started and not tasks[1].done():

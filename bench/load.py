@@ -44,9 +44,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-
 from api.services.tokens import issue_token
+from bench.http import TRANSPORT_ERRORS, Http, Reply
 from core.db import create_engine
 
 WEIGHTS = {"file": 1, "command": 4, "read": 4, "supervision": 1}
@@ -83,17 +82,17 @@ class Recorder:
         self.errors = 0
         self.error_samples: list[str] = []
 
-    async def call(self, kind: str, op: str, request: Callable[[], Awaitable[httpx.Response]]) -> Any:
+    async def call(self, kind: str, op: str, request: Callable[[], Awaitable[Reply]]) -> Any:
         """The response's JSON, or None after recording an error."""
         started = time.perf_counter()
         try:
             response = await request()
-        except httpx.HTTPError as error:
+        except TRANSPORT_ERRORS as error:
             self._error(op, f"{type(error).__name__}: {error}")
             return None
         elapsed = time.perf_counter() - started
-        if not response.is_success:
-            self._error(op, f"{response.status_code} {response.text[:300]}")
+        if not response.ok:
+            self._error(op, f"{response.status} {response.text[:300]}")
             return None
         self.seconds[f"{kind}.{op}"].append(elapsed)
         return response.json()
@@ -144,7 +143,7 @@ class Target:
 @dataclass
 class Client:
     number: int
-    http: httpx.AsyncClient
+    http: Http
     target: Target
     recorder: Recorder
     rng: random.Random
@@ -199,8 +198,7 @@ class Client:
 
 async def run_load(target: Target, clients: int, seconds: float, seed: int) -> dict[str, Any]:
     recorder = Recorder()
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=target.url, limits=limits, timeout=REQUEST_TIMEOUT) as http:
+    async with Http(target.url, connections=clients, timeout=REQUEST_TIMEOUT) as http:
         crowd = [Client(n, http, target, recorder, random.Random(seed * 1000 + n)) for n in range(clients)]
         started, cpu = time.perf_counter(), time.process_time()
         # Each client stops starting requests when the time is up; the last ones in flight are bounded too.
@@ -238,10 +236,16 @@ def loopback_only(url: str) -> str:
     return url.rstrip("/")
 
 
+def _answer(reply: Reply) -> Any:
+    if not reply.ok:
+        raise SystemExit(f"linli answered {reply.status}: {reply.text[:300]}")
+    return reply.json()
+
+
 async def given_linli(url: str, token: str) -> Target:
     headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
-        units = (await http.get("/v1/units", params={"limit": 200}, headers=headers)).raise_for_status().json()
+    async with Http(url, timeout=30) as http:
+        units = _answer(await http.get("/v1/units", params={"limit": 200}, headers=headers))
     compounds = [u["code"] for u in units["items"] if u["kind"] == "compound"]
     if not compounds:
         raise SystemExit("the token sees no compound to file cases at")
@@ -287,9 +291,9 @@ async def _admin_token(process: subprocess.Popen[bytes], output: Path, timeout: 
 
 async def _with_town_tokens(url: str, admin: str, database_url: str) -> Target:
     """A caseworker and a supervisor for the first town, issued as `linli token issue` does."""
-    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+    async with Http(url, timeout=30) as http:
         units = await http.get("/v1/units", params={"limit": 200}, headers={"Authorization": f"Bearer {admin}"})
-    items = units.raise_for_status().json()["items"]
+    items = _answer(units)["items"]
     town = next(u for u in items if u["kind"] == "town")
     compounds = [u["code"] for u in items if u["kind"] == "compound" and u["path"].startswith(town["path"])]
     engine = create_engine(database_url)

@@ -63,16 +63,15 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(config, "head")
 
 
-def upsert(engine: AsyncEngine, table: Any, key: list[str], columns: list[str]) -> Any:
-    """INSERT … ON CONFLICT (key) DO UPDATE: the last write for a key wins, and a key is never written twice."""
+def upsert(engine: AsyncEngine, table: Any, key: list[str], columns: list[str], *, version: str | None = None) -> Any:
+    """INSERT … ON CONFLICT (key) DO UPDATE: the last write for a key wins, and a key is never written twice.
+
+    With ``version``, a row already there is updated only if that column is not greater than the new
+    row's (so an older version never overwrites a newer one).
+    """
     dialect = sqlite if engine.dialect.name == "sqlite" else postgresql
     statement = dialect.insert(table)
+    where = None if version is None else table.c[version] <= statement.excluded[version]
     return statement.on_conflict_do_update(
-        index_elements=key, set_={c: getattr(statement.excluded, c) for c in columns if c not in key}
+        index_elements=key, set_={c: getattr(statement.excluded, c) for c in columns if c not in key}, where=where
     )
-
-
-def insert_ignoring_duplicates(engine: AsyncEngine, table: Any) -> Any:
-    """INSERT … ON CONFLICT DO NOTHING in the engine's dialect: how idempotent writes are made."""
-    dialect = sqlite if engine.dialect.name == "sqlite" else postgresql
-    return dialect.insert(table).on_conflict_do_nothing()

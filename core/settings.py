@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     temporal_cli: Path | None = None
     # How long the API waits for a worker to apply a command before answering 503 (the command stays queued).
     command_timeout: float = Field(default=30.0, gt=0)
+    # How long the API trusts a token it has checked; a revoked token stops working within this time.
+    token_cache_seconds: float = Field(default=5.0, ge=0)
+    # The worker runs workflow code outside the SDK's sandbox unless this is set (README: Reliability and speed).
+    workflow_sandbox: bool = False
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|console)$")
 

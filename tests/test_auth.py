@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
+from api.auth import Caller, TokenCache
 from api.services.tokens import revoke_token
-from tests.utils.stack import Stack
+from tests.conftest import StackFactory
+from tests.utils.stack import Stack, eventually
+from workflows.model import Role
 
 
 async def test_no_or_bad_token_is_401(stack: Stack) -> None:
@@ -20,7 +25,37 @@ async def test_revoked_token_is_401(stack: Stack) -> None:
     headers = await stack.headers("caseworker", "compound-a1x")
     assert (await stack.http.get("/v1/cases", headers=headers)).status_code == 200
     assert await revoke_token(stack.engine, token=headers["Authorization"].split()[1]) == 1
+    revoked = time.monotonic()
+
+    async def status() -> int:
+        return (await stack.http.get("/v1/cases", headers=headers)).status_code
+
+    # The API trusted the token for at most LINLI_TOKEN_CACHE_SECONDS after checking it.
+    assert await eventually(status, lambda code: code == 401, timeout=10, interval=0.05) == 401
+    assert time.monotonic() - revoked <= stack.settings.token_cache_seconds + 1
+
+
+async def test_without_the_token_cache_revocation_is_immediate(make_stack: StackFactory) -> None:
+    stack = await make_stack(token_cache_seconds=0)
+    headers = await stack.headers("caseworker", "compound-a1x")
+    assert (await stack.http.get("/v1/cases", headers=headers)).status_code == 200
+    assert await revoke_token(stack.engine, token=headers["Authorization"].split()[1]) == 1
     assert (await stack.http.get("/v1/cases", headers=headers)).status_code == 401
+
+
+def test_token_cache_expires_and_stays_bounded() -> None:
+    caller = Caller("p1", "网格员", Role.CASEWORKER, "compound-a1x", "/town-a/community-a1/compound-a1x/")
+    cache = TokenCache(ttl=0.05, capacity=2)
+    cache.put("h1", caller)
+    assert cache.get("h1") is caller and cache.get("unknown") is None
+    time.sleep(0.06)
+    assert cache.get("h1") is None  # expired: the database is asked again
+    for key in ("h1", "h2", "h3"):
+        cache.put(key, caller)
+    assert cache.get("h1") is None and cache.get("h2") is caller and cache.get("h3") is caller  # oldest out
+    disabled = TokenCache(ttl=0)
+    disabled.put("h1", caller)
+    assert disabled.get("h1") is None
 
 
 async def test_out_of_jurisdiction_is_403(stack: Stack) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from temporalio.client import WorkflowExecutionStatus
 
 from core.temporal import workflow_id
@@ -11,9 +12,11 @@ from tests.conftest import StackFactory
 from tests.utils.stack import LONG, SECONDS, eventually, sla_file
 
 
-async def test_full_happy_path(make_stack: StackFactory, tmp_path: Path) -> None:
+@pytest.mark.parametrize("sandboxed", [False, True], ids=["worker-unsandboxed", "worker-sandboxed"])
+async def test_full_happy_path(make_stack: StackFactory, tmp_path: Path, sandboxed: bool) -> None:
     # Real-length deadlines, except the objection period (2 s) so the test can see it end.
-    stack = await make_stack(sla_file=sla_file(tmp_path, **{**LONG, "announcing": 2}), sla_scale=SECONDS)
+    policy = sla_file(tmp_path, **{**LONG, "announcing": 2})
+    stack = await make_stack(sla_file=policy, sla_scale=SECONDS, workflow_sandbox=sandboxed)
     worker = await stack.headers("caseworker", "compound-a1x", "网格员小李")
     case = await stack.file(worker, channel="say_it_wall")
     assert (case["stage"], case["tier"], case["status"]) == ("collecting", "compound", "open")

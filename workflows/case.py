@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
@@ -18,23 +17,15 @@ from temporalio.exceptions import ApplicationError
 # every pydantic class on each workflow run, and keeps one class identity for the data converter.
 with workflow.unsafe.imports_passed_through():
     from workflows import policy
-    from workflows.model import CaseCommand, CaseEvent, CaseFiled, CaseView, ProjectCase, SlaPolicy, Stage
+    from workflows.model import CaseCommand, CaseEvent, CaseView, ProjectCase, Stage
     from workflows.search_attributes import updates_for
-    from workflows.state import CaseState, apply_command, deadline_passed, open_case
+    from workflows.state import CaseInput, apply_command, deadline_passed, open_case
 
 PROJECT_CASE = "project_case"  # activity name: the workflow must not import the activity's module
 
 DEADLINES_FIRE_AS_TIMERS = "deadlines-fire-as-timers"  # workflow.patched id (cases started before act at once)
 
 PROJECTION_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10))
-
-
-class CaseInput(BaseModel):
-    """A new case (``filed`` + ``policy``), or one carried on from a previous run (``state``)."""
-
-    filed: CaseFiled
-    policy: SlaPolicy
-    state: CaseState | None = None
 
 
 def invalid(error: policy.InvalidTransition) -> ApplicationError:

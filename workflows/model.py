@@ -245,6 +245,17 @@ class UnitPath(BaseModel):
         """The compound's materialized path, as the units table stores it."""
         return f"/{self.town}/{self.community}/{self.compound}/"
 
+    def path_at(self, tier: Tier) -> str:
+        """The materialized path of the unit handling the case at ``tier``."""
+        depth = {Tier.TOWN: 1, Tier.COMMUNITY: 2, Tier.COMPOUND: 3}[tier]
+        return "/" + "".join(f"{code}/" for code in (self.town, self.community, self.compound)[:depth])
+
+    @classmethod
+    def from_path(cls, path: str) -> UnitPath:
+        """Read off a compound's materialized path ``/town/community/compound/``."""
+        _, town, community, compound, _ = path.split("/")
+        return cls(compound=compound, community=community, town=town)
+
 
 class CaseFiled(BaseModel):
     """What the resident raised, as the API accepted it: the workflow's starting facts."""

@@ -63,6 +63,16 @@ class CaseState(BaseModel):
     clock: int = 0
 
 
+class CaseInput(BaseModel):
+    """The case workflow's input: a new case (``filed`` + ``policy``), or one carried on from a previous
+    run (``state``). Defined here rather than beside the workflow so that it passes through the sandbox:
+    a class in the workflow's own module is rebuilt for every run."""
+
+    filed: CaseFiled
+    policy: SlaPolicy
+    state: CaseState | None = None
+
+
 def open_case(filed: CaseFiled, sla: SlaPolicy, now: datetime) -> tuple[CaseState, CaseEvent]:
     """The state of a case just filed at the compound, and its first event."""
     view = CaseView(

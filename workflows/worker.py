@@ -9,13 +9,22 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import workflow
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.projection import Projection
 from workflows.case import CaseWorkflow
 
 
-def build_worker(client: Client, engine: AsyncEngine, task_queue: str) -> Worker:
+def build_worker(client: Client, engine: AsyncEngine, task_queue: str, *, sandboxed: bool = False) -> Worker:
+    """A worker for the case workflow and its projection.
+
+    Unsandboxed by default. The sandbox re-imports the workflow's module for every run and runs each
+    activation and each payload's conversion through ``exec``: about a quarter of the worker's CPU per
+    command. What it guards against (a non-deterministic call in workflow code) is guarded otherwise here:
+    the workflow's rules are pure functions of their inputs, and every replay — the saved-history tests in
+    CI and every audit — runs the workflow inside the sandbox, where such a call fails.
+    """
     # Workflow details go into structured fields (``temporal_workflow``), not into the message text.
     workflow.logger.workflow_info_on_message = False
     projection = Projection(engine)
@@ -24,4 +33,5 @@ def build_worker(client: Client, engine: AsyncEngine, task_queue: str) -> Worker
         task_queue=task_queue,
         workflows=[CaseWorkflow],
         activities=[projection.project_case],
+        workflow_runner=SandboxedWorkflowRunner() if sandboxed else UnsandboxedWorkflowRunner(),
     )

@@ -20,8 +20,8 @@ from temporalio.client import WorkflowHistory
 
 from api.audit.history import HistoryError
 from api.audit.report import RunStatus
-from workflows.case import CaseInput
 from workflows.model import CaseCommand
+from workflows.state import CaseInput
 
 ACT, SYNC = "act", "sync"  # the case workflow's update names
 

@@ -129,8 +129,8 @@ class Capture(Interceptor):
 
 
 def _carried_view(case_input: Any) -> CaseView | None:
-    """The case a CaseInput carries over from a previous run. Duck-typed: the workflow's module (and so
-    CaseInput) is re-imported inside the sandbox for every run, while CaseState and CaseView pass through."""
+    """The case a CaseInput carries over from a previous run. Duck-typed, so that a test variant of the
+    workflow with its own input class is read the same way."""
     state = getattr(case_input, "state", None)
     return state.view if isinstance(state, CaseState) else None
 
@@ -169,7 +169,8 @@ async def replay_cases(
     replayer = Replayer(
         workflows=list(workflows),
         data_converter=DATA_CONVERTER,  # the worker's converter, or payloads would decode differently
-        workflow_runner=SandboxedWorkflowRunner(),  # the worker's runner (build_worker keeps the SDK default)
+        # Always sandboxed, whatever the worker runs: a non-deterministic call in workflow code fails here.
+        workflow_runner=SandboxedWorkflowRunner(),
         interceptors=[capture],
         workflow_task_executor=_executor(),
         runtime=_runtime(),

@@ -42,7 +42,7 @@ from core.logging import get_logger, mask_phone
 from core.settings import Settings
 from core.tables import CaseEventRecord, CaseFiling, CaseRecord, now_utc
 from core.temporal import workflow_id
-from workflows.case import CaseInput, CaseWorkflow
+from workflows.case import CaseWorkflow
 from workflows.model import (
     Actor,
     CaseCommand,
@@ -54,8 +54,11 @@ from workflows.model import (
     Reporter,
     Role,
     Strict,
+    Tier,
+    UnitPath,
     Withdraw,
 )
+from workflows.state import CaseInput
 
 log = get_logger("linli.cases")
 
@@ -143,6 +146,7 @@ async def file_case(
         filed_by=caller.actor,
         filed_at=filing.created_at,
     )
+    await release_connection(db)
     start = WithStartWorkflowOperation(
         CaseWorkflow.run,
         CaseInput(filed=filed, policy=settings.sla_policy),
@@ -202,6 +206,16 @@ async def engine_call(timeout: float) -> AsyncIterator[None]:
         raise
 
 
+async def release_connection(db: AsyncSession) -> None:
+    """End the read transaction before waiting on the engine, so the connection goes back to the pool.
+
+    A command waits for its workflow to apply it and project it (tens of milliseconds, up to the command
+    timeout); holding a pooled connection all that time made concurrent requests queue for connections
+    rather than for the engine. Loaded rows stay usable: the session does not expire them on commit.
+    """
+    await db.commit()
+
+
 async def act(
     db: AsyncSession, client: Client, settings: Settings, caller: Caller, case_id: str, body: Strict, key: str | None
 ) -> CaseView:
@@ -209,7 +223,7 @@ async def act(
     action = str(getattr(body, "action"))  # noqa: B009
     record = await _readable_record(db, caller, case_id)
     with structlog.contextvars.bound_contextvars(case_id=case_id, action=action, actor=caller.id):
-        await _authorize(db, caller, record, body)
+        _authorize(caller, record, body)
         # Scoped per caller, so one person's key never answers for another's command.
         update_id = f"{caller.id}:{key}" if key else str(uuid.uuid4())
         if record.status == "closed":
@@ -221,6 +235,7 @@ async def act(
         if isinstance(body, Merge):
             await _check_merge_target(db, caller, record, body)
         handle = client.get_workflow_handle_for(CaseWorkflow.run, workflow_id(case_id))
+        await release_connection(db)
         try:
             async with engine_call(settings.command_timeout):
                 view = await handle.execute_update(
@@ -251,7 +266,7 @@ async def _already_applied(db: AsyncSession, case_id: str, update_id: str) -> bo
     return found.first() is not None
 
 
-async def _authorize(db: AsyncSession, caller: Caller, record: CaseRecord, body: Strict) -> None:
+def _authorize(caller: Caller, record: CaseRecord, body: Strict) -> None:
     action = str(getattr(body, "action"))  # noqa: B009
     if caller.role is Role.AUDITOR:
         raise forbidden("auditors have read-only access")
@@ -265,8 +280,9 @@ async def _authorize(db: AsyncSession, caller: Caller, record: CaseRecord, body:
         return
     if action in SUPERVISOR_ACTIONS and caller.role not in (Role.SUPERVISOR, Role.ADMIN):
         raise forbidden(f"{action} is for supervisors")
-    handling = await get_unit(db, record.handling_unit)
-    if handling is None or not caller.covers(handling.path):
+    # The handling unit is the compound or one of its ancestors, so its path is a prefix of the case's.
+    handling_path = UnitPath.from_path(record.unit_path).path_at(Tier(record.tier))
+    if not caller.covers(handling_path):
         raise forbidden(f"the case is handled by {record.handling_unit}, outside your jurisdiction")
 
 

@@ -105,5 +105,4 @@ async def get_unit(db: AsyncSession, code: str) -> Unit | None:
 
 def units_handling(compound: Unit) -> UnitPath:
     """The compound's community and town, read off its materialized path."""
-    _, town, community, code, _ = compound.path.split("/")
-    return UnitPath(compound=code, community=community, town=town)
+    return UnitPath.from_path(compound.path)

@@ -49,7 +49,7 @@ class Stack:
             database_url=database_url,
             temporal_address=temporal_address,
             task_queue=f"linli-test-{uuid.uuid4().hex[:8]}",
-            **overrides,
+            **{"token_cache_seconds": 1.0, **overrides},  # revocation tests need not wait the default 5 s
         )
         self.app = create_app(self.settings)
         self.worker: Worker | None = None
@@ -75,7 +75,9 @@ class Stack:
         await self.engine.dispose()
 
     async def start_worker(self) -> None:
-        self.worker = build_worker(self.temporal, self.engine, self.settings.task_queue)
+        self.worker = build_worker(
+            self.temporal, self.engine, self.settings.task_queue, sandboxed=self.settings.workflow_sandbox
+        )
         self._worker_task = asyncio.create_task(self.worker.run())
 
     async def stop_worker(self) -> None:

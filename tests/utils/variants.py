@@ -14,8 +14,9 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.case import CaseInput, CaseWorkflow
+    from workflows.case import CaseWorkflow
     from workflows.model import CaseView
+    from workflows.state import CaseInput
 
 GRACE = timedelta(milliseconds=10)
 PATCH = "grace-before-deadlines"
