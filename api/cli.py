@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,19 @@ def _since(value: str) -> datetime:
     return since if since.tzinfo else since.replace(tzinfo=UTC)
 
 
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop where it is installed (it comes with uvicorn[standard] on Linux and macOS), else asyncio's own.
+
+    Measured on the lifecycle benchmark: the worker and the API each spent about a fifth less CPU per
+    command on uvloop, and commands per second rose by about a tenth.
+    """
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -117,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     configure_logging(settings.log_level, settings.log_format)
     try:
-        return asyncio.run(_run(args, settings))
+        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+            return runner.run(_run(args, settings))
     except CliError as error:
         sys.stderr.write(f"linli: {error}\n")
         return 2

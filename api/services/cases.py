@@ -20,6 +20,7 @@ import structlog
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import and_, or_
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import defer
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import (
@@ -221,14 +222,15 @@ async def act(
 ) -> CaseView:
     """Send one command to the case. Rejections are 409 with the reason, and go into the audit trail."""
     action = str(getattr(body, "action"))  # noqa: B009
-    record = await _readable_record(db, caller, case_id)
+    # The case's JSON view is only needed when the case turns out closed; a command leaves it unread.
+    record = await _readable_record(db, caller, case_id, defer(CaseRecord.view))  # type: ignore[arg-type]
     with structlog.contextvars.bound_contextvars(case_id=case_id, action=action, actor=caller.id):
         _authorize(caller, record, body)
         # Scoped per caller, so one person's key never answers for another's command.
         update_id = f"{caller.id}:{key}" if key else str(uuid.uuid4())
         if record.status == "closed":
             if key and await _already_applied(db, case_id, update_id):
-                return CaseView.model_validate(record.view)  # a retry of the command that closed it
+                return await _stored_view(db, record)  # a retry of the command that closed it
             await _reject(
                 db, caller, record, body, f"the case is closed ({record.outcome}); {action} is no longer possible"
             )
@@ -253,10 +255,15 @@ async def act(
             # this very request's earlier attempt.
             await db.refresh(record)
             if key and await _already_applied(db, case_id, update_id):
-                return CaseView.model_validate(record.view)
+                return await _stored_view(db, record)
             await _reject(db, caller, record, body, f"the case is closed; {action} is no longer possible")
         log.info("case command applied", stage=view.stage.value, tier=view.tier.value, version=view.version)
         return view
+
+
+async def _stored_view(db: AsyncSession, record: CaseRecord) -> CaseView:
+    await db.refresh(record, ["view"])
+    return CaseView.model_validate(record.view)
 
 
 async def _already_applied(db: AsyncSession, case_id: str, update_id: str) -> bool:
@@ -313,8 +320,8 @@ async def _reject(db: AsyncSession, caller: Caller, record: CaseRecord, body: St
 # --- reads ---------------------------------------------------------------------------------------------------
 
 
-async def _readable_record(db: AsyncSession, caller: Caller, case_id: str) -> CaseRecord:
-    record = await db.get(CaseRecord, case_id)
+async def _readable_record(db: AsyncSession, caller: Caller, case_id: str, *options: Any) -> CaseRecord:
+    record = await db.get(CaseRecord, case_id, options=options)
     if record is None:
         raise not_found(f"no case {case_id!r}")
     if caller.role is Role.RESIDENT:
