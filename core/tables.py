@@ -96,6 +96,20 @@ class CaseFiling(SQLModel, table=True):
     created_at: datetime = utc_column()
 
 
+class CommandRequest(SQLModel, table=True):
+    """A command sent with an Idempotency-Key: what the key was first used for, so reusing it for another
+    command is refused rather than answered with the first command's result."""
+
+    __tablename__ = "command_requests"
+
+    principal_id: str = Field(max_length=32, primary_key=True)
+    idempotency_key: str = Field(max_length=200, primary_key=True)
+    case_id: str = Field(max_length=32)
+    action: str = Field(max_length=32)
+    request_hash: str = Field(max_length=64)
+    created_at: datetime = utc_column()
+
+
 STATS_COLUMNS = ("community", "unit", "status", "outcome", "satisfaction", "responded_at", "sla_breaches",
                  "escalation_count")  # fmt: skip
 

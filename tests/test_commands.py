@@ -141,3 +141,23 @@ async def test_a_command_retried_with_its_key_is_applied_once(stack: Stack) -> N
     retry = await stack.act(cid, "co-sign", headers, {"resident": "李四"})
     assert first.status_code == retry.status_code == 200
     assert retry.json()["co_signers"] == ["李四"] and retry.json()["version"] == first.json()["version"]
+
+
+async def test_a_command_key_reused_for_another_command_is_409(stack: Stack) -> None:
+    caseworker = await stack.headers("caseworker", "compound-a1x")
+    cid, other = (await stack.file(caseworker))["id"], (await stack.file(caseworker))["id"]
+    headers = {**caseworker, "Idempotency-Key": "cosign-wang"}
+    assert (await stack.act(cid, "co-sign", headers, {"resident": "王五"})).status_code == 200
+    for case_id, action, body in (
+        (cid, "co-sign", {"resident": "赵六"}),  # same action, other arguments
+        (cid, "submit", {}),  # another action
+        (other, "co-sign", {"resident": "王五"}),  # the same command on another case
+    ):
+        response = await stack.act(case_id, action, headers, body)
+        assert response.status_code == 409, response.text
+        assert response.json()["error"] == "idempotency_conflict" and "co-sign" in response.json()["detail"]
+    case = await stack.case(cid, caseworker)
+    assert (case["stage"], case["co_signers"], case["version"]) == ("collecting", ["王五"], 2)
+    assert (await stack.case(other, caseworker))["co_signers"] == []
+    again = await stack.act(cid, "co-sign", headers, {"resident": "王五"})  # a true retry still answers
+    assert again.status_code == 200 and again.json()["version"] == 2

@@ -41,7 +41,7 @@ from api.services.units import get_unit, units_handling
 from api.text import refuse_nul
 from core.logging import get_logger, mask_phone
 from core.settings import Settings
-from core.tables import CaseEventRecord, CaseFiling, CaseRecord, now_utc
+from core.tables import CaseEventRecord, CaseFiling, CaseRecord, CommandRequest, now_utc
 from core.temporal import workflow_id
 from workflows.case import CaseWorkflow
 from workflows.model import (
@@ -169,7 +169,7 @@ async def file_case(
 
 async def _claim_filing(db: AsyncSession, caller: Caller, body: CaseCreate, key: str | None) -> CaseFiling:
     """Take the next case number, or find the filing this idempotency key already made."""
-    request_hash = hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+    request_hash = _request_hash(body)
     filing = CaseFiling(case_id=secrets.token_hex(8), principal_id=caller.id, idempotency_key=key,
                         request_hash=request_hash)  # fmt: skip
     db.add(filing)
@@ -184,6 +184,34 @@ async def _claim_filing(db: AsyncSession, caller: Caller, body: CaseCreate, key:
     if earlier.request_hash != request_hash:
         raise ApiError(409, "idempotency_conflict", "this Idempotency-Key was already used for a different case")
     return earlier
+
+
+def _request_hash(body: BaseModel) -> str:
+    return hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+
+
+async def _claim_command_key(db: AsyncSession, caller: Caller, record: CaseRecord, body: Strict, key: str) -> None:
+    """Remember what this key was first sent with; the same key with another command or case is a 409.
+
+    (Temporal would answer a reused update id with the first command's result, as if it were this one's.)
+    """
+    case_id, action, request_hash = record.id, str(getattr(body, "action")), _request_hash(body)  # noqa: B009
+    db.add(CommandRequest(principal_id=caller.id, idempotency_key=key, case_id=case_id, action=action,
+                          request_hash=request_hash))  # fmt: skip
+    try:
+        await db.commit()
+        return
+    except IntegrityError:
+        await db.rollback()
+    await db.refresh(record)  # the rollback expired it
+    earlier = await db.get(CommandRequest, (caller.id, key))
+    if earlier is None:  # cannot happen (rows are never deleted), but never let a key through unchecked
+        raise ApiError(409, "idempotency_conflict", "this Idempotency-Key is in use; retry")
+    if (earlier.case_id, earlier.action, earlier.request_hash) != (case_id, action, request_hash):
+        raise ApiError(
+            409, "idempotency_conflict",
+            f"this Idempotency-Key was already used for another command ({earlier.action} on case {earlier.case_id})",
+        )  # fmt: skip
 
 
 # --- commands ------------------------------------------------------------------------------------------------
@@ -226,6 +254,8 @@ async def act(
     record = await _readable_record(db, caller, case_id, defer(CaseRecord.view))  # type: ignore[arg-type]
     with structlog.contextvars.bound_contextvars(case_id=case_id, action=action, actor=caller.id):
         _authorize(caller, record, body)
+        if key:
+            await _claim_command_key(db, caller, record, body, key)
         # Scoped per caller, so one person's key never answers for another's command.
         update_id = f"{caller.id}:{key}" if key else str(uuid.uuid4())
         if record.status == "closed":
