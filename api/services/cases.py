@@ -172,18 +172,25 @@ async def _claim_filing(db: AsyncSession, caller: Caller, body: CaseCreate, key:
     request_hash = _request_hash(body)
     filing = CaseFiling(case_id=secrets.token_hex(8), principal_id=caller.id, idempotency_key=key,
                         request_hash=request_hash)  # fmt: skip
-    db.add(filing)
-    try:
-        await db.commit()
+    if await _first_use(db, filing):
         return filing
-    except IntegrityError:
-        await db.rollback()
     earlier = (
         await db.exec(select(CaseFiling).where(CaseFiling.principal_id == caller.id, CaseFiling.idempotency_key == key))
     ).one()
     if earlier.request_hash != request_hash:
         raise ApiError(409, "idempotency_conflict", "this Idempotency-Key was already used for a different case")
     return earlier
+
+
+async def _first_use(db: AsyncSession, claim: CaseFiling | CommandRequest) -> bool:
+    """Insert an idempotency key's row; False when the key was used before (and the session rolled back)."""
+    db.add(claim)
+    try:
+        await db.commit()
+        return True
+    except IntegrityError:
+        await db.rollback()
+        return False
 
 
 def _request_hash(body: BaseModel) -> str:
@@ -196,13 +203,10 @@ async def _claim_command_key(db: AsyncSession, caller: Caller, record: CaseRecor
     (Temporal would answer a reused update id with the first command's result, as if it were this one's.)
     """
     case_id, action, request_hash = record.id, str(getattr(body, "action")), _request_hash(body)  # noqa: B009
-    db.add(CommandRequest(principal_id=caller.id, idempotency_key=key, case_id=case_id, action=action,
-                          request_hash=request_hash))  # fmt: skip
-    try:
-        await db.commit()
+    claim = CommandRequest(principal_id=caller.id, idempotency_key=key, case_id=case_id, action=action,
+                           request_hash=request_hash)  # fmt: skip
+    if await _first_use(db, claim):
         return
-    except IntegrityError:
-        await db.rollback()
     await db.refresh(record)  # the rollback expired it
     earlier = await db.get(CommandRequest, (caller.id, key))
     if earlier is None:  # cannot happen (rows are never deleted), but never let a key through unchecked
