@@ -40,10 +40,10 @@ class Projection:
         # SQLAlchemy reuse their compiled form, and plain Core skips the ORM's bulk-write bookkeeping.
         key = ["case_id", "seq"]
         events, escalations, cases = (_table(t) for t in (CaseEventRecord, CaseEscalationRecord, CaseRecord))
-        self.upsert_events = upsert(engine, events, key, _columns(events))
-        self.upsert_escalations = upsert(engine, escalations, key, _columns(escalations))
+        self.upsert_events = upsert(engine, events, key)
+        self.upsert_escalations = upsert(engine, escalations, key)
         # An older version of a case never overwrites a newer one (a retried activity racing a later one).
-        self.upsert_cases = upsert(engine, cases, ["id"], _columns(cases), version="version")
+        self.upsert_cases = upsert(engine, cases, ["id"], version="version")
         self._waiting: list[tuple[ProjectCase, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -59,11 +59,12 @@ class Projection:
     async def _write_waiting(self) -> None:
         while self._waiting:
             batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
-            try:
-                await self._write([change for change, _ in batch])
-                outcomes: list[BaseException | None] = [None] * len(batch)
-            except Exception:
-                outcomes = [await self._write_alone(change) for change, _ in batch]
+            changes = [change for change, _ in batch]
+            failure = await self._attempt(changes)
+            if failure is None or len(changes) == 1:
+                outcomes = [failure] * len(changes)
+            else:  # one change may be at fault: write each alone, so only that one fails
+                outcomes = [await self._attempt([change]) for change in changes]
             for (_, written), error in zip(batch, outcomes, strict=True):
                 if written.done():  # its activity was cancelled meanwhile
                     continue
@@ -72,9 +73,9 @@ class Projection:
                 else:
                     written.set_exception(error)
 
-    async def _write_alone(self, change: ProjectCase) -> BaseException | None:
+    async def _attempt(self, changes: list[ProjectCase]) -> BaseException | None:
         try:
-            await self._write([change])
+            await self._write(changes)
             return None
         except Exception as error:
             return error
@@ -106,10 +107,6 @@ async def _execute(db: AsyncConnection, statement: Any, rows: dict[Any, dict[str
 
 def _table(model: type[SQLModel]) -> Table:
     return model.__table__  # type: ignore[attr-defined,no-any-return]
-
-
-def _columns(table: Table) -> list[str]:
-    return [c.name for c in table.columns if c.name != "id"]  # the surrogate key stays as first written
 
 
 def case_row(case: CaseView, units: UnitPath) -> dict[str, Any]:

@@ -124,9 +124,7 @@ async def serve_up(settings: Settings, *, port: int, temporal_port: int, ui_port
             if await count_units(engine) == 0:
                 await _load_demo_units(engine)
             token, _ = await issue_token(engine, role="admin", name="linli up", unit=None)
-            worker = build_worker(
-                await connect(settings), engine, settings.task_queue, sandboxed=settings.workflow_sandbox
-            )
+            worker = await _worker(settings, engine)
             api = _api_server(settings, "127.0.0.1", port)
             tasks = [asyncio.create_task(worker.run()), asyncio.create_task(api.run_until_exit())]
             while not api.started and not tasks[1].done():

@@ -18,10 +18,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,6 +38,7 @@ from temporalio.worker import Worker
 
 from bench.baseline import BaselineCase
 from bench.http import Http
+from bench.measure import free_port, percentile_ms
 from core.temporal import DATA_CONVERTER
 
 REPO = Path(__file__).resolve().parent.parent
@@ -56,20 +55,9 @@ OBJECTION_SECONDS = 0.2  # the objection period the benchmark's cases get, inste
 COMPOUNDS = ["changning-yingli-yuntaifu", "tuanjiexilu-nanhuan-shicheng", "longquan-gongyuanlu-changgang"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def log(message: str) -> None:
     sys.stderr.write(f"bench.lifecycle: {message}\n")
     sys.stderr.flush()
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return round(ordered[max(math.ceil(q * len(ordered)) - 1, 0)] * 1000, 2)
 
 
 class LocalLinli:
@@ -262,7 +250,7 @@ def summarise(by_command: Latencies, wall: float) -> dict[str, Any]:
         "commands": len(latencies),
         "commands_per_s": round(len(latencies) / wall, 1),
         "p50_ms": round(statistics.median(latencies) * 1000, 2),
-        "p99_ms": percentile(latencies, 0.99),
+        "p99_ms": percentile_ms(latencies, 0.99),
         "p50_ms_by_command": {c: round(statistics.median(s) * 1000, 1) for c, s in by_command.items()},
     }
 

@@ -27,11 +27,9 @@ import asyncio
 import contextlib
 import ipaddress
 import json
-import math
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -46,6 +44,7 @@ from urllib.parse import urlsplit
 
 from api.services.tokens import issue_token
 from bench.http import TRANSPORT_ERRORS, Http, Reply
+from bench.measure import free_port, percentile_ms
 from core.db import create_engine
 
 WEIGHTS = {"file": 1, "command": 4, "read": 4, "supervision": 1}
@@ -119,12 +118,10 @@ class Recorder:
 
 
 def summary(samples: list[float], elapsed: float) -> dict[str, Any]:
-    ordered = sorted(samples)
+    def rank(q: float) -> float:
+        return percentile_ms(samples, q, digits=1)
 
-    def rank(p: float) -> float:  # nearest-rank percentile, in milliseconds
-        return round(ordered[max(math.ceil(p * len(ordered)) - 1, 0)] * 1000, 1) if ordered else 0.0
-
-    return {"count": len(ordered), "rps": round(len(ordered) / elapsed, 1), "p50_ms": rank(0.5),
+    return {"count": len(samples), "rps": round(len(samples) / elapsed, 1), "p50_ms": rank(0.5),
             "p90_ms": rank(0.9), "p99_ms": rank(0.99)}  # fmt: skip
 
 
@@ -216,12 +213,6 @@ async def run_load(target: Target, clients: int, seconds: float, seed: int) -> d
 
 
 # --- the linli under load ------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def loopback_only(url: str) -> str:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import os
 import random
 import statistics
@@ -36,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from api.app import create_app
 from api.services.tokens import issue_token
 from api.services.units import UnitTree, import_trees
+from bench.measure import percentile_ms
 from core.db import create_engine, upgrade_schema
 from core.settings import Settings
 from core.tables import CaseEscalationRecord, CaseRecord
@@ -128,9 +128,7 @@ async def seed(engine: AsyncEngine, n: int) -> None:
 
 def percentiles(samples: list[float]) -> dict[str, float]:
     """p50 and p99 by the nearest-rank method, in milliseconds."""
-    ordered = sorted(samples)
-    rank = max(math.ceil(0.99 * len(ordered)) - 1, 0)
-    return {"p50_ms": round(statistics.median(ordered) * 1000, 2), "p99_ms": round(ordered[rank] * 1000, 2)}
+    return {"p50_ms": round(statistics.median(samples) * 1000, 2), "p99_ms": percentile_ms(samples, 0.99)}
 
 
 async def timed(call: Callable[[], Awaitable[Any]], repeat: int) -> list[float]:

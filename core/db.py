@@ -63,8 +63,10 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(config, "head")
 
 
-def upsert(engine: AsyncEngine, table: Any, key: list[str], columns: list[str], *, version: str | None = None) -> Any:
+def upsert(engine: AsyncEngine, table: Any, key: list[str], *, version: str | None = None) -> Any:
     """INSERT … ON CONFLICT (key) DO UPDATE: the last write for a key wins, and a key is never written twice.
+
+    Every column but the key and the primary key is overwritten (a surrogate id stays as first written).
 
     With ``version``, a row already there is updated only if that column is not greater than the new
     row's (so an older version never overwrites a newer one).
@@ -73,5 +75,7 @@ def upsert(engine: AsyncEngine, table: Any, key: list[str], columns: list[str], 
     statement = dialect.insert(table)
     where = None if version is None else table.c[version] <= statement.excluded[version]
     return statement.on_conflict_do_update(
-        index_elements=key, set_={c: getattr(statement.excluded, c) for c in columns if c not in key}, where=where
+        index_elements=key,
+        set_={c.name: statement.excluded[c.name] for c in table.columns if c.name not in key and not c.primary_key},
+        where=where,
     )

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack
@@ -14,17 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from bench.measure import free_port
 from core.devserver import DevServer
 from tests.utils.stack import Stack
 
 POSTGRES_URL = os.environ.get("LINLI_TEST_POSTGRES_URL")
 IN_CI = os.environ.get("CI") == "true"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

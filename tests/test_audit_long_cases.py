@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import free_port, serving
+from bench.measure import free_port
+from tests.conftest import serving
 from tests.utils.long_cases import EarlyContinueAsNewDevServer, long_case, resident
 from tests.utils.stack import Stack
 

@@ -12,7 +12,8 @@ import pytest
 import uvicorn
 from PIL import Image
 
-from tests.conftest import IN_CI, free_port
+from bench.measure import free_port
+from tests.conftest import IN_CI
 from tests.utils.stack import Stack
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import free_port
+from bench.measure import free_port
 
 DEMO_UNITS = Path(__file__).resolve().parent.parent / "deploy" / "demo-units.json"
 

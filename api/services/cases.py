@@ -37,7 +37,7 @@ from api.auth import Caller
 from api.errors import ApiError, forbidden, invalid_transition, not_found, unprocessable
 from api.pagination import DEFAULT_LIMIT, Page, decode_cursor, encode_cursor
 from api.services.scope import scope_path, within
-from api.services.units import get_unit, units_handling
+from api.services.units import get_unit
 from api.text import refuse_nul
 from core.logging import get_logger, mask_phone
 from core.settings import Settings
@@ -131,7 +131,7 @@ async def file_case(
     if not caller.covers(compound.path):
         raise forbidden(f"unit {body.unit!r} is outside your jurisdiction")
 
-    units = units_handling(compound)  # read now: a rollback in _claim_filing expires loaded rows
+    units = UnitPath.from_path(compound.path)  # read now: a rollback in _claim_filing expires loaded rows
     filing = await _claim_filing(db, caller, body, key)
     if existing := await db.get(CaseRecord, filing.case_id):
         return CaseView.model_validate(existing.view)  # a retry of a filing that went through

@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.text import refuse_nul
 from core.tables import Unit
-from workflows.model import Strict, UnitPath
+from workflows.model import Strict
 
 Kind = Literal["town", "community", "compound"]
 CHILD_KIND: dict[str, str | None] = {"town": "community", "community": "compound", "compound": None}
@@ -101,8 +101,3 @@ async def count_units(engine: AsyncEngine) -> int:
 
 async def get_unit(db: AsyncSession, code: str) -> Unit | None:
     return await db.get(Unit, code)
-
-
-def units_handling(compound: Unit) -> UnitPath:
-    """The compound's community and town, read off its materialized path."""
-    return UnitPath.from_path(compound.path)

@@ -12,9 +12,9 @@ from typing import Any
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bench.measure import free_port
 from core.devserver import DevServer
 from core.tables import CaseEventRecord
-from tests.conftest import free_port
 from tests.utils.processes import PostgresCluster
 from tests.utils.stack import LONG, SECONDS, Stack, eventually, sla_file
 
