@@ -24,9 +24,10 @@ from sqlmodel import SQLModel
 from temporalio import activity
 
 from core.db import upsert
+from core.rows import case_row, escalation_row, event_row
 from core.tables import CaseEscalationRecord, CaseEventRecord, CaseRecord
-from workflows.case import PROJECT_CASE
-from workflows.model import CaseEvent, CaseView, ProjectCase, UnitPath
+from workflows import PROJECT_CASE
+from workflows.model import ProjectCase
 
 MAX_BATCH = 128  # changes per transaction: bounds one transaction's time when thousands are queued
 
@@ -107,71 +108,3 @@ async def _execute(db: AsyncConnection, statement: Any, rows: dict[Any, dict[str
 
 def _table(model: type[SQLModel]) -> Table:
     return model.__table__  # type: ignore[attr-defined,no-any-return]
-
-
-def case_row(case: CaseView, units: UnitPath) -> dict[str, Any]:
-    return {
-        "id": case.id,
-        "number": case.number,
-        "unit": case.unit,
-        "community": units.community,
-        "town": units.town,
-        "unit_path": units.path,
-        "handling_unit": case.handling_unit,
-        "category": case.category,
-        "title": case.title,
-        "stage": case.stage.value,
-        "tier": case.tier.value,
-        "status": case.status,
-        "outcome": case.outcome.value if case.outcome else None,
-        "deadline": case.deadline,
-        "overdue": case.overdue,
-        "satisfaction": case.satisfaction.value if case.satisfaction else None,
-        "escalation_count": len(case.escalations),
-        "sla_breaches": case.breaches,
-        "filed_by": case.filed_by,
-        "filed_at": case.filed_at,
-        "responded_at": case.responded_at,
-        "closed_at": case.updated_at if case.status == "closed" else None,
-        "updated_at": case.updated_at,
-        "version": case.version,
-        "view": case.model_dump(mode="json"),
-    }
-
-
-def event_row(case_id: str, event: CaseEvent) -> dict[str, Any]:
-    return {
-        "case_id": case_id,
-        "seq": event.seq,
-        "at": event.at,
-        "action": event.action,
-        "actor_id": event.actor.id,
-        "actor_name": event.actor.name,
-        "actor_role": event.actor.role.value,
-        "result": "applied",
-        "from_stage": event.from_stage.value,
-        "to_stage": event.to_stage.value,
-        "from_tier": event.from_tier.value,
-        "to_tier": event.to_tier.value,
-        "detail": event.detail,
-        "request_id": event.request_id,
-    }
-
-
-def escalation_row(case_id: str, units: UnitPath, event: CaseEvent) -> dict[str, Any]:
-    """A tier change is always an escalation; its reason is in the event's detail."""
-    escalation = event.detail.get("escalation", {})
-    return {
-        "case_id": case_id,
-        "seq": event.seq,
-        "unit": units.compound,
-        "community": units.community,
-        "town": units.town,
-        "unit_path": units.path,
-        "from_tier": event.from_tier.value,
-        "to_tier": event.to_tier.value,
-        "reason": escalation.get("reason", "manual"),
-        "at": event.at,
-        "by": event.actor.name,
-        "note": event.detail.get("note"),
-    }

@@ -9,11 +9,16 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from api.auth import TokenCache
+from api.docs import install_docs
 from api.errors import install_error_handlers
-from api.routes import audit, cases, health, pages, supervision, units
+from api.headers import SecurityHeaders
+from api.limits import BodyLimits, document_limits
+from api.pagination import CursorSigning, cursor_signer
+from api.routes import audit, calendar, cases, health, pages, supervision, units
+from core.calendar import seed_national
 from core.db import create_engine, upgrade_schema
 from core.settings import Settings
-from core.temporal import DATA_CONVERTER
+from core.temporal import data_converter
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -26,11 +31,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = create_engine(settings.db_url)
         app.state.token_cache = TokenCache(settings.token_cache_seconds)
         await upgrade_schema(app.state.engine)
+        await seed_national(app.state.engine)  # years the calendar package knows and the database does not yet
         # Lazy: the API starts (and /readyz says why it is not ready) even while Temporal is still coming up.
         app.state.temporal = await Client.connect(
             settings.temporal_address,
             namespace=settings.temporal_namespace,
-            data_converter=DATA_CONVERTER,
+            data_converter=data_converter(settings),
             lazy=True,
         )
         try:
@@ -43,8 +49,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Residents' issues as durable cases: 议题征集 → 审议 → 议事 → 公布 → 落实 → 回访.",
         version="1.0.0",
         lifespan=lifespan,
+        docs_url=None,  # served by install_docs, with no CDN
+        redoc_url=None,
     )
     install_error_handlers(app)
-    for module in (health, units, cases, supervision, audit, pages):
+    for module in (health, units, cases, calendar, supervision, audit, pages):
         app.include_router(module.router)
+    app.mount(pages.ASSETS, pages.assets(), name="assets")
+    install_docs(app)
+    document_limits(app)
+    app.state.cursor_signer = cursor_signer(settings)
+    # The last added runs first: security headers on every answer, then the body limits before anything
+    # reads a body, then the cursor signer for the routes.
+    app.add_middleware(CursorSigning, signer=app.state.cursor_signer)
+    larger = {audit.HISTORY_UPLOAD: settings.max_history_bytes}
+    app.add_middleware(BodyLimits, max_bytes=settings.max_body_bytes, larger=larger)
+    app.add_middleware(SecurityHeaders)
     return app

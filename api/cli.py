@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from api.calendar_commands import add_calendar_commands
+from core.codec import PayloadKey, PayloadKeyError
 from core.logging import configure_logging
 from core.settings import Settings
 
@@ -28,6 +30,12 @@ EPILOG = """configuration (environment):
   LINLI_COMMAND_TIMEOUT     seconds the API waits for a worker to apply a command before a 503 (default 30)
   LINLI_TOKEN_CACHE_SECONDS how long the API trusts a checked token; revocation takes this long (default 5)
   LINLI_WORKFLOW_SANDBOX    run workflow code in the SDK's sandbox in the worker (default false; see README)
+  LINLI_MAX_BODY_BYTES      largest request body the API reads; larger is a 413 (default 1048576, 1 MiB)
+  LINLI_MAX_HISTORY_BYTES   the same for an uploaded history, POST /v1/audit/replay (default 33554432, 32 MiB)
+  LINLI_CURSOR_SECRET       signs pagination cursors (16+ characters); every API machine must have the same
+                            one (default: one kept in the data dir, shared by this machine's processes)
+  LINLI_PAYLOAD_KEYS        id:key,... encrypting what Temporal stores, the encrypting key first (see
+                            `linli payload-key generate`); default: one key kept in the data dir
 """
 
 
@@ -73,6 +81,16 @@ def _parser() -> argparse.ArgumentParser:
     imp = units.add_parser("import", help="add units from a JSON file (a tree or a list of trees)")
     imp.add_argument("file", type=Path)
 
+    add_calendar_commands(sub)
+
+    payload_key = sub.add_parser("payload-key", help="keys that encrypt what Temporal stores (LINLI_PAYLOAD_KEYS)")
+    payload_key.add_subparsers(dest="action", required=True).add_parser(
+        "generate",
+        help="print a new id:key, to put first in LINLI_PAYLOAD_KEYS (and nothing else)",
+        description=PAYLOAD_KEY_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
     audit = sub.add_parser("audit", help="replay case histories on this code and check the read model")
     replay_all = audit.add_subparsers(dest="action", required=True).add_parser(
         "replay-all",
@@ -101,6 +119,15 @@ to the JSON report. Exit status: 0 all deterministic and consistent, 1 otherwise
 Cases are those of LINLI_TASK_QUEUE in LINLI_TEMPORAL_NAMESPACE, and those in LINLI_DATABASE_URL."""
 
 
+PAYLOAD_KEY_HELP = """Print a new payload key as id:key (32 random bytes, base64url). To rotate, put it first in
+LINLI_PAYLOAD_KEYS on every worker and API process and keep the older keys after it: new payloads are
+encrypted under the first key, and each older key still decrypts what was encrypted under it. Drop an
+old key only once every history encrypted under it is past the namespace's retention (README: Payload
+encryption). On one machine the default key is the data dir's payload-keys file; to rotate it:
+  LINLI_PAYLOAD_KEYS="$(linli payload-key generate),$(cat ~/.local/share/linli/payload-keys)"
+"""
+
+
 def _since(value: str) -> datetime:
     try:
         since = datetime.fromisoformat(value)
@@ -124,6 +151,10 @@ def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "payload-key":
+        # Needs no configuration, so it works while a bad LINLI_PAYLOAD_KEYS is being replaced.
+        print(PayloadKey.generate())
+        return 0
     try:
         settings = Settings(**({"data_dir": args.data_dir} if getattr(args, "data_dir", None) else {}))
     except ValidationError as error:
@@ -133,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
             return runner.run(_run(args, settings))
-    except CliError as error:
+    except (CliError, PayloadKeyError) as error:
         sys.stderr.write(f"linli: {error}\n")
         return 2
 
@@ -166,8 +197,16 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             await _token(args, settings)
         case "units":
             await _import_units(args.file, settings)
+        case "calendar":
+            from api.calendar_commands import run_calendar
+            from core.calendar import CalendarError
+
+            try:
+                print(await run_calendar(args, settings))
+            except CalendarError as error:
+                raise CliError(str(error)) from None
         case "audit":
-            from api.audit.replay_all import replay_all
+            from audit.replay_all import replay_all
 
             report = args.report or Path(f"linli-audit-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json")
             return await replay_all(settings, since=args.since, status=args.status, report=report)

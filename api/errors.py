@@ -27,7 +27,10 @@ class ApiError(Exception):
 class ErrorBody(BaseModel):
     """What every refusal carries: a stable code for programs and the reason for people."""
 
-    error: str = Field(description="unauthorized, forbidden, not_found, invalid_transition, conflict, invalid_request…")
+    error: str = Field(
+        description="unauthorized, forbidden, not_found, invalid_transition, conflict, payload_too_large, "
+        "invalid_request…"
+    )
     detail: str | list[dict[str, Any]] = Field(description="why; for a bad body or parameter, each problem found")
 
 
@@ -36,6 +39,7 @@ WHEN = {
     403: "outside the caller's role or jurisdiction",
     404: "no such case",
     409: "the case's state does not allow it, or it conflicts with what exists",
+    413: "the body is larger than this route takes (LINLI_MAX_BODY_BYTES; histories: LINLI_MAX_HISTORY_BYTES)",
     422: "a bad body or parameter",
     503: "the workflow engine or its workers did not answer in time; retry with the same Idempotency-Key",
 }
@@ -66,15 +70,24 @@ def conflict(detail: str) -> ApiError:
     return ApiError(409, "conflict", detail)
 
 
+def payload_too_large(detail: str) -> ApiError:
+    return ApiError(413, "payload_too_large", detail)
+
+
 def unprocessable(detail: Any) -> ApiError:
     return ApiError(422, "invalid_request", detail)
+
+
+def error_response(exc: ApiError) -> JSONResponse:
+    """The answer an ``ApiError`` stands for (also sent by middleware, which runs outside the handlers)."""
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return JSONResponse({"error": exc.error, "detail": exc.detail}, status_code=exc.status, headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return JSONResponse({"error": exc.error, "detail": exc.detail}, status_code=exc.status, headers=headers)
+        return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -19,14 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.worker import Worker
 
 from api.app import create_app
-from api.services.tokens import issue_token
+from api.services.tokens import issue_bootstrap_token
 from api.services.units import UnitTree, count_units, import_trees
+from api.worker import build_worker
 from core.db import create_engine, upgrade_schema
 from core.devserver import DevServer
 from core.logging import get_logger
 from core.settings import Settings
 from core.temporal import connect
-from workflows.worker import build_worker
 
 log = get_logger("linli.serve")
 
@@ -123,7 +123,7 @@ async def serve_up(settings: Settings, *, port: int, temporal_port: int, ui_port
             await upgrade_schema(engine)
             if await count_units(engine) == 0:
                 await _load_demo_units(engine)
-            token, _ = await issue_token(engine, role="admin", name="linli up", unit=None)
+            token = await issue_bootstrap_token(engine)
             worker = await _worker(settings, engine)
             api = _api_server(settings, "127.0.0.1", port)
             tasks = [asyncio.create_task(worker.run()), asyncio.create_task(api.run_until_exit())]

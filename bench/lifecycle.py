@@ -39,7 +39,8 @@ from temporalio.worker import Worker
 from bench.baseline import BaselineCase
 from bench.http import Http
 from bench.measure import free_port, percentile_ms
-from core.temporal import DATA_CONVERTER
+from core.codec import Keyring
+from core.temporal import converter_for
 
 REPO = Path(__file__).resolve().parent.parent
 COMMANDS: list[tuple[str, dict[str, Any]]] = [
@@ -177,7 +178,9 @@ async def drive_baseline(address: str, cases: int, concurrency: int) -> tuple[La
     """The same operations straight through the SDK, on a workflow that only counts them. Each case holds
     its place for the objection period too, as a linli case does, so both runs keep the same number of
     cases in flight."""
-    client = await Client.connect(address, data_converter=DATA_CONVERTER)
+    # linli's converter (pydantic JSON, every payload encrypted), so that both sides pay for encryption; under
+    # a key of its own, since only the baseline's own worker reads the baseline's payloads.
+    client = await Client.connect(address, data_converter=converter_for(Keyring.generate()))
     queue = f"baseline-{uuid.uuid4().hex[:8]}"
     latencies: Latencies = defaultdict(list)
     gate = asyncio.Semaphore(concurrency)

@@ -36,16 +36,19 @@ from temporalio.api.history.v1 import History
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from activities.projection import case_row, escalation_row, event_row
-from api.audit.check import CaseHistories, audit_cases
-from api.audit.report import ReplayReport
+from audit.check import CaseHistories, audit_cases
+from audit.report import ReplayReport
+from core.codec import Keyring
 from core.db import create_engine
+from core.rows import case_row, escalation_row, event_row
 from core.tables import CaseEscalationRecord, CaseEventRecord, CaseRecord
-from core.temporal import DATA_CONVERTER
+from core.temporal import converter_for
 from workflows.case import CaseWorkflow
 
 HISTORIES = Path(__file__).resolve().parent.parent / "tests" / "histories"
 TARGET_RATIO = 0.8
+# The worker's converter (payloads encrypted); the saved histories are plaintext, which it reads as they are.
+CONVERTER = converter_for(Keyring.generate())
 
 
 def saved_cases() -> list[CaseHistories]:
@@ -88,7 +91,7 @@ async def sdk_replayer(cases: list[CaseHistories]) -> None:
             for run in case.runs:
                 yield run
 
-    results = await Replayer(workflows=[CaseWorkflow], data_converter=DATA_CONVERTER).replay_workflows(
+    results = await Replayer(workflows=[CaseWorkflow], data_converter=CONVERTER).replay_workflows(
         histories(), raise_on_replay_failure=False
     )
     assert not results.replay_failures, results.replay_failures
@@ -99,7 +102,7 @@ async def audit(cases: list[CaseHistories], db: AsyncSession | None = None) -> l
         for case in cases:
             yield case
 
-    reports = [report async for report in audit_cases(stream(), db)]
+    reports = [report async for report in audit_cases(stream(), db, data_converter=CONVERTER)]
     assert all(r.deterministic for r in reports), [r.error for r in reports if r.error]
     return reports
 
@@ -108,20 +111,22 @@ async def project(engine: AsyncEngine, reports: list[ReplayReport], cases: list[
     """A read model holding each case as the projection would have written it."""
     async with engine.begin() as connection:
         await connection.run_sync(SQLModel.metadata.create_all)
-    from api.audit.facts import read_run
+    from audit.facts import read_run
 
     async with AsyncSession(engine) as db:
         for report, case in zip(reports, cases, strict=True):
             assert report.final_state is not None
-            units = read_run(case.runs[0]).input.filed.units
-            db.add(CaseRecord.model_validate(case_row(report.final_state, units)))
+            filed = read_run(case.runs[0]).input.filed
+            # The report masks the reporter's phone; the read model holds it as filed.
+            final = report.final_state.model_copy(update={"reporter": filed.reporter})
+            db.add(CaseRecord.model_validate(case_row(final, filed.units)))
             for entry in report.timeline:
                 if entry.seq is None:
                     continue
                 event = _event(report, entry.seq)
                 db.add(CaseEventRecord.model_validate(event_row(report.case_id, event)))
                 if event.from_tier != event.to_tier:
-                    db.add(CaseEscalationRecord.model_validate(escalation_row(report.case_id, units, event)))
+                    db.add(CaseEscalationRecord.model_validate(escalation_row(report.case_id, filed.units, event)))
         await db.commit()
 
 

@@ -37,6 +37,7 @@ from api.services.tokens import issue_token
 from api.services.units import UnitTree, import_trees
 from bench.measure import percentile_ms
 from core.db import create_engine, upgrade_schema
+from core.logging import configure_logging
 from core.settings import Settings
 from core.tables import CaseEscalationRecord, CaseRecord
 
@@ -200,6 +201,7 @@ TARGETS_MS = {"overdue": 50, "escalations": 50, "stats": 200}
 
 
 async def main(argv: list[str] | None = None) -> int:
+    configure_logging("WARNING")  # the app's log lines go to stderr; stdout is the figures, one JSON per line
     parser = argparse.ArgumentParser(prog="python -m bench.supervision", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("--cases", type=int, default=100_000)

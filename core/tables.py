@@ -65,7 +65,25 @@ class Unit(SQLModel, table=True):
     kind: str = Field(max_length=16)
     parent_code: str | None = Field(default=None, foreign_key="units.code", index=True)
     path: str = Field(sa_column=Column(PathString, nullable=False, unique=True))
+    tz: str | None = Field(default=None, max_length=64)  # a town's time zone (None: Asia/Shanghai)
     created_at: datetime = utc_column()
+
+
+class CalendarYear(SQLModel, table=True):
+    """One year of working days: the national schedule (``town`` is "") or one town's changes on top of it.
+
+    ``holidays`` and ``makeup_workdays`` are lists of ``{"date": "YYYY-MM-DD", "name": …}``. A town's row
+    adds closures (holidays) and extra working days to the national year; on a date both name, the town's wins.
+    """
+
+    __tablename__ = "calendar_years"
+
+    year: int = Field(primary_key=True)
+    town: str = Field(default="", primary_key=True, max_length=64)
+    source: str = Field(max_length=200)
+    holidays: list[dict[str, str]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    makeup_workdays: list[dict[str, str]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = utc_column()
 
 
 class Principal(SQLModel, table=True):
@@ -111,7 +129,7 @@ class CommandRequest(SQLModel, table=True):
 
 
 STATS_COLUMNS = ("community", "unit", "status", "outcome", "satisfaction", "responded_at", "sla_breaches",
-                 "escalation_count")  # fmt: skip
+                 "escalation_count", "urgency")  # fmt: skip
 
 
 class CaseRecord(SQLModel, table=True):
@@ -122,9 +140,10 @@ class CaseRecord(SQLModel, table=True):
         # Lists and stats: a jurisdiction's cases (path range) by filing time, carrying every column the
         # stats count, so a town's figures come from the index alone.
         Index("ix_cases_unit_path_filed", "unit_path", "filed_at", *STATS_COLUMNS),
-        # Overdue: open cases in deadline order, most overdue first; the path rides along so the subtree
-        # is checked inside the index, without visiting the rows that are elsewhere.
-        Index("ix_cases_status_deadline", "status", "deadline", "id", "unit_path"),
+        # Overdue: open cases in deadline order, most overdue first; the path (and the urgency, for
+        # ?urgency=) ride along so the filters are checked inside the index, without visiting the rows
+        # that are elsewhere.
+        Index("ix_cases_status_deadline", "status", "deadline", "id", "unit_path", "urgency"),
     )
 
     id: str = Field(primary_key=True, max_length=32)
@@ -142,6 +161,9 @@ class CaseRecord(SQLModel, table=True):
     outcome: str | None = Field(default=None, max_length=16)
     deadline: datetime | None = utc_column(nullable=True)
     overdue: bool = False
+    urgency: str = Field(default="normal", max_length=16)
+    suspended: bool = False  # the clock is stopped: never overdue meanwhile
+    deadline_provisional: bool = False
     satisfaction: str | None = Field(default=None, max_length=32)
     escalation_count: int = 0
     sla_breaches: int = 0  # escalations for a missed deadline, plus being flagged overdue at the town

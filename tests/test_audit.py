@@ -1,5 +1,5 @@
-"""Audit: a case's history as the Temporal CLI prints it, replayed on today's code into a timeline, and
-checked against the read model; what it reports when the code or the read model has gone wrong."""
+"""Audit: a case's history as the Temporal CLI prints it (decrypted), replayed on today's code into a timeline,
+and checked against the read model; what it reports when the code or the read model has gone wrong."""
 
 from __future__ import annotations
 
@@ -11,16 +11,18 @@ from typing import Any
 
 from sqlalchemy import delete, update
 from sqlmodel import col
+from temporalio.client import WorkflowHistory
 from temporalio.worker import Worker
 
 from activities.projection import Projection
+from audit.history import cli_json, decrypt
 from core.tables import CaseEventRecord, CaseRecord
-from core.temporal import workflow_id
 from core.temporal_cli import find_temporal_cli
 from tests.conftest import StackFactory
 from tests.utils.scenarios import escalated_to_overdue, objected_and_revisited, resolved, scenario_settings
 from tests.utils.stack import Stack
 from tests.utils.variants import AlteredCase
+from workflows import workflow_id
 
 
 async def auditor(stack: Stack) -> dict[str, str]:
@@ -52,11 +54,15 @@ async def test_history_is_what_the_temporal_cli_prints(make_stack: StackFactory,
     response = await stack.http.get(f"/v1/audit/cases/{case_id}/history", headers=headers)
     assert response.status_code == 200 and response.headers["content-type"] == "application/json"
     printed = await asyncio.to_thread(temporal_show, stack.settings.temporal_address, case_id)
-    assert response.content == printed  # byte for byte
+    # The CLI prints the payloads as Temporal holds them, encrypted; the audit prints what the CLI would
+    # with them decrypted: the same printer (byte for byte the CLI's), the same history, decrypted.
+    shown = WorkflowHistory.from_json(workflow_id(case_id), printed.decode())
+    assert cli_json(shown) == printed
+    assert response.content == cli_json(await decrypt(shown, stack.temporal.data_converter)) != printed
 
     run_id = json.loads(printed)["events"][0]["workflowExecutionStartedEventAttributes"]["originalExecutionRunId"]
     by_run = await stack.http.get(f"/v1/audit/cases/{case_id}/history", params={"run_id": run_id}, headers=headers)
-    assert by_run.content == printed
+    assert by_run.content == response.content
     runs = (await stack.http.get(f"/v1/audit/cases/{case_id}/runs", headers=headers)).json()["items"]
     assert [(r["run_id"], r["status"], r["continued_from"]) for r in runs] == [(run_id, "completed", None)]
 

@@ -12,8 +12,8 @@ from sqlalchemy import delete
 from sqlmodel import col
 
 from core.tables import CaseRecord
-from core.temporal import workflow_id
 from tests.utils.stack import Stack
+from workflows import workflow_id
 
 ACTION_BODIES: dict[str, dict[str, Any]] = {
     "co-sign": {"resident": "李大爷"}, "submit": {}, "accept": {"note": "n"}, "fast-track": {"assignee": "物业"},
@@ -21,7 +21,9 @@ ACTION_BODIES: dict[str, dict[str, Any]] = {
     "record-meeting": {"held_at": "2026-11-20T19:30:00+08:00", "participants": ["物业"], "minutes": "m"},
     "decide": {"decision": "d", "assignee": "物业"}, "report-progress": {"note": "n"}, "complete": {"summary": "s"},
     "record-visit": {"satisfaction": "satisfied"}, "withdraw": {"reason": "r"}, "merge": {"into": "x"},
-    "extend-deadline": {"days": 1, "reason": "r"},
+    "extend-deadline": {"days": 1, "reason": "r"}, "set-urgency": {"urgency": "urgent", "reason": "r"},
+    "suspend": {"reason": "other", "note": "n"}, "resume": {"note": "n"},
+    "request-extension": {"days": 1, "reason": "r"}, "decide-extension": {"approve": True, "note": "n"},
 }  # fmt: skip
 CASE = {"unit": "compound-a1x", "category": "c", "title": "t", "description": "d", "reporter": {"name": "n"}}
 UNIT = {"code": "town-z", "name": "新镇", "kind": "town"}

@@ -33,3 +33,11 @@ async def test_lifecycle_benchmark_runs_and_reports(capsys: pytest.CaptureFixtur
     for key in ("commands_per_s", "baseline_commands_per_s", "ratio", "p50_ms", "p99_ms", "baseline_p50_ms",
                 "baseline_p99_ms", "worker_peak_rss_mib"):  # fmt: skip
         assert figures[key] > 0, key
+
+
+def test_clock_benchmark_runs_and_reports(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import clock
+
+    assert clock.main(["--repeat", "200"]) == 0
+    figures = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert figures["working_days_30wd"]["p50_us"] > 0 and "target_met" in figures

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from temporalio.client import WorkflowExecutionStatus
 
-from core.temporal import workflow_id
 from tests.conftest import StackFactory
 from tests.utils.stack import LONG, SECONDS, eventually, sla_file
+from workflows import workflow_id
 
 
 @pytest.mark.parametrize("sandboxed", [False, True], ids=["worker-unsandboxed", "worker-sandboxed"])

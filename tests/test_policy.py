@@ -11,6 +11,7 @@ import pytest
 from core.logging import mask_phone
 from core.settings import Settings
 from workflows import policy
+from workflows.clock import Duration
 from workflows.model import (
     SYSTEM_ACTOR,
     Accept,
@@ -21,42 +22,85 @@ from workflows.model import (
     ExtendDeadline,
     Reporter,
     Role,
+    SlaPolicy,
     Stage,
     Submit,
     Tier,
     UnitPath,
+    Urgency,
 )
+from workflows.rules import FIRST, LATEST
 from workflows.state import apply_command, deadline_passed, open_case
 
 T0 = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
 ACTOR = Actor(id="p1", name="小李", role=Role.CASEWORKER)
 
 
-def new_case(**policy_overrides: object):
+# The v1 table (calendar days), as cases filed before v2 carry it in their input.
+V1_DAYS = {"collecting": 3, "reviewing": [2, 3, 5], "deliberating": [7, 10, 15], "announcing": 3,
+           "implementing": [15, 20, 30], "follow_up": [3, 3, 5]}  # fmt: skip
+V1 = SlaPolicy(days={Stage(s): dict(zip(Tier, v if isinstance(v, list) else [v] * 3, strict=True))
+                     for s, v in V1_DAYS.items()})  # fmt: skip
+
+
+def new_case(*, v1: bool = False, **policy_overrides: object):
     filed = CaseFiled(
         id="c1", number="2026-000001", units=UnitPath(compound="x", community="y", town="z"), category="c",
         title="t", description="d", reporter=Reporter(name="王阿姨"), channel="in_person", filed_by=ACTOR, filed_at=T0,
     )  # fmt: skip
-    state, _ = open_case(filed, policy.build_policy(policy_overrides or None), T0)
+    sla = V1 if v1 else policy.build_policy(policy_overrides or None)
+    state, _ = open_case(filed, sla, T0, rules=FIRST if v1 else LATEST)
     return state
 
 
 def test_default_table_matches_the_design() -> None:
     sla = policy.build_policy()
-    assert sla.days[Stage.REVIEWING] == {Tier.COMPOUND: 2, Tier.COMMUNITY: 3, Tier.TOWN: 5}
-    assert sla.days[Stage.IMPLEMENTING][Tier.TOWN] == 30 and sla.objection_threshold == 3
-    assert policy.duration(sla, Stage.DELIBERATING, Tier.COMMUNITY) == timedelta(days=10)
+    assert sla.deadlines is not None
+    assert sla.deadlines[Stage.REVIEWING] == {Tier.COMPOUND: "2wd", Tier.COMMUNITY: "3wd", Tier.TOWN: "5wd"}
+    assert sla.deadlines[Stage.IMPLEMENTING][Tier.TOWN] == "30wd" and sla.objection_threshold == 3
+    assert policy.stage_duration(sla, Stage.DELIBERATING, Tier.COMMUNITY) == Duration(10, "wd")
+    assert policy.stage_duration(sla, Stage.COLLECTING, Tier.TOWN) == Duration(3, "d")
+    assert policy.stage_duration(sla, Stage.REVIEWING, Tier.TOWN, Urgency.EMERGENCY) == Duration(2, "h")
+    assert policy.stage_duration(sla, Stage.IMPLEMENTING, Tier.COMPOUND, Urgency.URGENT) == Duration(3, "wd")
+    assert policy.stage_duration(sla, Stage.IMPLEMENTING, Tier.TOWN, Urgency.COMPLEX) == Duration(60, "wd")
+    assert policy.stage_duration(sla, Stage.REVIEWING, Tier.TOWN, Urgency.COMPLEX) == Duration(5, "wd")
+    assert sla.max_suspension == "30d"
+
+
+def test_a_v1_policy_counts_calendar_days_as_it_did() -> None:
+    assert V1.deadlines is None
+    assert policy.stage_duration(V1, Stage.REVIEWING, Tier.TOWN) == Duration(5.0, "d")
 
 
 def test_policy_file_overrides_and_scale(tmp_path: Path) -> None:
     path = tmp_path / "sla.json"
-    path.write_text(json.dumps({"name": "昌宁镇 2026", "objection_threshold": 5, "days": {"reviewing": {"town": 7}}}))
+    path.write_text(json.dumps({
+        "name": "昌宁镇 2026", "objection_threshold": 5, "days": {"reviewing": {"town": 7}},
+        "deadlines": {"deliberating": "12wd"}, "urgency": {"urgent": {"reviewing": "12h"}},
+    }))  # fmt: skip
     sla = Settings(sla_file=path, sla_scale=0.5).sla_policy
     assert (sla.name, sla.objection_threshold, sla.scale) == ("昌宁镇 2026", 5, 0.5)
-    assert sla.days[Stage.REVIEWING] == {Tier.COMPOUND: 2, Tier.COMMUNITY: 3, Tier.TOWN: 7}
-    assert policy.duration(sla, Stage.REVIEWING, Tier.TOWN) == timedelta(days=3.5)
-    with pytest.raises(ValueError):
-        policy.build_policy({"days": {"closed": {"town": 1}}})
+    assert sla.deadlines is not None
+    assert sla.deadlines[Stage.REVIEWING] == {Tier.COMPOUND: "2wd", Tier.COMMUNITY: "3wd", Tier.TOWN: "7d"}
+    assert set(sla.deadlines[Stage.DELIBERATING].values()) == {"12wd"}
+    assert policy.stage_duration(sla, Stage.REVIEWING, Tier.TOWN, Urgency.URGENT) == Duration(12, "h")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "why"),
+    [({"days": {"closed": {"town": 1}}}, "closed stage"), ({"deadlines": {"reviewing": "2w"}}, "not a duration"),
+     ({"deadlines": {"reviewing": "-1h"}}, "not a duration"), ({"deadlines": {"reviewing": "5000d"}}, "at most"),
+     ({"deadlines": {"reviewing": {"city": "2wd"}}}, "no such tier 'city'"),
+     ({"days": {"reviewing": "2"}}, "not a number"), ({"deadlines": {"reveiwing": "2wd"}}, "no such stage 'reveiwing'"),
+     ({"urgency": {"critical": {}}}, "no such urgency"),
+     ({"max_suspension": "0d"}, "more than zero")],
+)  # fmt: skip
+def test_bad_policies_say_what_is_wrong(overrides: dict[str, object], why: str) -> None:
+    with pytest.raises(ValueError, match=why):
+        policy.build_policy(overrides)
+
+
+def test_a_policy_file_that_is_not_there_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         Settings(sla_file=tmp_path / "missing.json")
 
@@ -68,13 +112,14 @@ def test_tier_ladder() -> None:
 
 
 def test_breach_escalates_then_flags_overdue_at_the_town() -> None:
-    state = new_case()
-    apply_command(state, ACTOR, Submit(), T0)
+    """As v1 counted it (calendar days), which every case filed before v2 still runs on."""
+    state = new_case(v1=True)
+    apply_command(state, ACTOR, Submit(), T0, rules=FIRST)
     assert state.view.deadline == T0 + timedelta(days=2)
     tiers = []
     for _ in range(3):
         assert state.view.deadline is not None
-        event = deadline_passed(state, state.view.deadline)
+        event = deadline_passed(state, state.view.deadline, rules=FIRST)
         tiers.append((event.action, event.to_tier, state.view.overdue))
     assert tiers == [
         ("sla-breach", Tier.COMMUNITY, False), ("sla-breach", Tier.TOWN, False), ("overdue", Tier.TOWN, True)
@@ -85,34 +130,55 @@ def test_breach_escalates_then_flags_overdue_at_the_town() -> None:
     assert all(e.by == SYSTEM_ACTOR.name for e in state.view.escalations)
 
 
-def test_extension_clears_overdue_and_counts_from_now_when_already_late() -> None:
+def test_v2_breaches_count_working_days_from_each_escalation() -> None:
+    """T0 is Saturday 21 Nov 2026, 16:00 in Beijing; no official schedule here, so Monday–Friday, provisional."""
     state = new_case()
-    apply_command(state, ACTOR, Submit(), T0)
+    apply_command(state, ACTOR, Submit(), T0, rules=LATEST)
+    beijing_midnight = timedelta(hours=-8)
+    assert state.view.deadline == datetime(2026, 11, 25, tzinfo=UTC) + beijing_midnight  # end of Tue 24th: 2wd
+    assert state.view.deadline_provisional
+    # At the community from Wed 25th 00:00: that day does not count, so Thu 26, Fri 27, Mon 30 (3wd).
+    deadline_passed(state, state.view.deadline, rules=LATEST)
+    assert state.view.deadline == datetime(2026, 12, 1, tzinfo=UTC) + beijing_midnight
+
+
+def test_extension_clears_overdue_and_counts_from_now_when_already_late() -> None:
+    state = new_case(v1=True)
+    apply_command(state, ACTOR, Submit(), T0, rules=FIRST)
     for _ in range(3):
-        deadline_passed(state, state.view.deadline)
+        deadline_passed(state, state.view.deadline, rules=FIRST)
     late = T0 + timedelta(days=20)
-    apply_command(state, ACTOR, ExtendDeadline(days=2, reason="r"), late)
+    apply_command(state, ACTOR, ExtendDeadline(days=2, reason="r"), late, rules=FIRST)
     assert state.view.deadline == late + timedelta(days=2) and not state.view.overdue
+    # Since v2 the days are working days: from Friday 11 Dec 16:00 Beijing, 2wd end with Tuesday 15th.
+    state = new_case()
+    apply_command(state, ACTOR, Submit(), T0, rules=LATEST)
+    for _ in range(3):
+        deadline_passed(state, state.view.deadline, rules=LATEST)
+    apply_command(state, ACTOR, ExtendDeadline(days=2, reason="r"), late, rules=LATEST)
+    assert state.view.deadline == datetime(2026, 12, 15, 16, tzinfo=UTC) and not state.view.overdue
 
 
 def test_checks_give_reasons() -> None:
     state = new_case()
     with pytest.raises(policy.InvalidTransition, match="only when reviewing"):
-        policy.check(state.view, Accept(note="n"))
+        policy.check(state.view, Accept(note="n"), actor=ACTOR, now=T0, rules=LATEST)
     with pytest.raises(policy.InvalidTransition, match="reporter cannot co-sign"):
-        policy.check(state.view, CoSign(resident="王阿姨"))
-    apply_command(state, ACTOR, CoSign(resident="李四"), T0)
+        policy.check(state.view, CoSign(resident="王阿姨"), actor=ACTOR, now=T0, rules=LATEST)
+    apply_command(state, ACTOR, CoSign(resident="李四"), T0, rules=LATEST)
     with pytest.raises(policy.InvalidTransition, match="already co-signed"):
-        policy.check(state.view, CoSign(resident="李四"))
+        policy.check(state.view, CoSign(resident="李四"), actor=ACTOR, now=T0, rules=LATEST)
     for _ in range(2):
-        apply_command(state, ACTOR, Escalate(note="up"), T0)
+        apply_command(state, ACTOR, Escalate(note="up"), T0, rules=LATEST)
     with pytest.raises(policy.InvalidTransition, match="top tier"):
-        policy.check(state.view, Escalate(note="up"))
+        policy.check(state.view, Escalate(note="up"), actor=ACTOR, now=T0, rules=LATEST)
 
 
 def test_every_applied_command_is_one_event_with_the_next_seq() -> None:
     state = new_case()
-    events = [apply_command(state, ACTOR, c, T0) for c in (CoSign(resident="a"), Submit(), Accept(note="n"))]
+    events = [
+        apply_command(state, ACTOR, c, T0, rules=LATEST) for c in (CoSign(resident="a"), Submit(), Accept(note="n"))
+    ]
     assert [e.seq for e in events] == [2, 3, 4] and state.view.version == 4
     assert [(e.from_stage, e.to_stage) for e in events] == [
         (Stage.COLLECTING, Stage.COLLECTING), (Stage.COLLECTING, Stage.REVIEWING), (Stage.REVIEWING, Stage.DELIBERATING)
@@ -123,3 +189,10 @@ def test_phone_numbers_are_masked() -> None:
     assert mask_phone("13800138000") == "*******8000"
     assert mask_phone("+86 138-0013-8000") == "*********8000"
     assert mask_phone(None) is None
+
+
+def test_a_bad_policy_file_stops_the_process_at_start_saying_why(tmp_path: Path) -> None:
+    path = tmp_path / "sla.json"
+    path.write_text(json.dumps({"deadlines": {"reviewing": "2weeks"}}))
+    with pytest.raises(ValueError, match="'2weeks' is not a duration"):
+        Settings(sla_file=path)

@@ -13,15 +13,17 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
+from workflows import PROJECT_CASE, WORKFLOW_TYPE
+
 # Our models are immutable definitions with no I/O: passing them through the sandbox saves rebuilding
 # every pydantic class on each workflow run, and keeps one class identity for the data converter.
 with workflow.unsafe.imports_passed_through():
     from workflows import policy
+    from workflows.clock import YearSchedule
     from workflows.model import CaseCommand, CaseEvent, CaseView, ProjectCase, Stage
+    from workflows.rules import CHANGES, Rules
     from workflows.search_attributes import updates_for
-    from workflows.state import CaseInput, apply_command, deadline_passed, open_case
-
-PROJECT_CASE = "project_case"  # activity name: the workflow must not import the activity's module
+    from workflows.state import CaseInput, apply_command, calendar_changed, deadline_passed, open_case
 
 DEADLINES_FIRE_AS_TIMERS = "deadlines-fire-as-timers"  # workflow.patched id (cases started before act at once)
 
@@ -32,23 +34,29 @@ def invalid(error: policy.InvalidTransition) -> ApplicationError:
     return ApplicationError(str(error), type="InvalidTransition", non_retryable=True)
 
 
-@workflow.defn(name="Case")
+@workflow.defn(name=WORKFLOW_TYPE)
 class CaseWorkflow:
     """A resident's issue from filing to the follow-up visit.
 
     Update ``act(CaseCommand) -> CaseView``: every caseworker/resident command; ``validate_act`` rejects
     what the case's state does not allow, before anything reaches history.
     Update ``sync() -> CaseView``: returns once the read model holds everything (used when filing).
+    Update ``calendar(YearSchedule) -> CaseView``: a year of the town's working days changed; re-times the case.
     Query ``view() -> CaseView``: the live case.
     """
 
     @workflow.init
     def __init__(self, input: CaseInput) -> None:
         self._outbox: list[CaseEvent] = []
+        # The rule changes in force for this run: all for a new run, only those its history was made under
+        # for one replayed (workflows/rules.py). Asked here, once, because validators cannot ask.
+        self._rules = Rules(frozenset(change for change in CHANGES if workflow.patched(change)))
         if input.state is not None:
             self._state = input.state
         else:
-            self._state, first = open_case(input.filed, input.policy, workflow.now())
+            self._state, first = open_case(
+                input.filed, input.policy, workflow.now(), rules=self._rules, calendar=input.calendar
+            )
             self._outbox.append(first)
         # Projection batches run one at a time, so the read model sees events in order.
         self._projecting = asyncio.Lock()
@@ -76,10 +84,10 @@ class CaseWorkflow:
     async def act(self, command: CaseCommand) -> CaseView:
         # Re-checked here: two updates can both pass validation in one activation before either applies.
         try:
-            policy.check(self._state.view, command.body)
+            policy.check(self._state.view, command.body, actor=command.actor, now=workflow.now(), rules=self._rules)
         except policy.InvalidTransition as error:
             raise invalid(error) from None
-        event = apply_command(self._state, command.actor, command.body, workflow.now())
+        event = apply_command(self._state, command.actor, command.body, workflow.now(), rules=self._rules)
         # Remember which request did it, so a retry that arrives after the case has closed still finds it.
         update = workflow.current_update_info()
         event.request_id = update.id if update else None
@@ -90,7 +98,7 @@ class CaseWorkflow:
     @act.validator
     def validate_act(self, command: CaseCommand) -> None:
         try:
-            policy.check(self._state.view, command.body)
+            policy.check(self._state.view, command.body, actor=command.actor, now=workflow.now(), rules=self._rules)
         except policy.InvalidTransition as error:
             raise invalid(error) from None
 
@@ -99,17 +107,27 @@ class CaseWorkflow:
         await self._flush()
         return self._state.view
 
+    @workflow.update
+    async def calendar(self, schedule: YearSchedule) -> CaseView:
+        """A year of the town's calendar was loaded or changed: count the deadline again on it."""
+        if (event := calendar_changed(self._state, schedule, workflow.now(), rules=self._rules)) is not None:
+            self._record(event)
+        await self._flush()
+        return self._state.view
+
     async def _watch_deadline(self) -> None:
         """Sleep until the deadline, a change of deadline, or a suggestion to continue as new."""
         clock, case = self._state.clock, self._state.view
+        # A suspended case has no deadline, only the moment it resumes by itself.
+        due = case.deadline if case.suspended is None else self._state.resume_at
 
         def woken() -> bool:
             return self._state.clock != clock or workflow.info().is_continue_as_new_suggested()
 
-        if case.deadline is None or case.overdue:
+        if due is None or case.overdue:
             await workflow.wait_condition(woken)
             return
-        remaining = case.deadline - workflow.now()
+        remaining = due - workflow.now()
         if remaining <= timedelta(0) and workflow.patched(DEADLINES_FIRE_AS_TIMERS):
             # A deadline already past still goes through a (1 ms) timer, so the transition stands on a
             # TimerFired event in history. Acting at once would let a workflow task that then fails (its
@@ -123,7 +141,7 @@ class CaseWorkflow:
             except TimeoutError:
                 pass
         if self._state.clock == clock:  # nobody moved the deadline while the timer fired
-            self._record(deadline_passed(self._state, workflow.now()))
+            self._record(deadline_passed(self._state, workflow.now(), rules=self._rules))
 
     def _record(self, event: CaseEvent) -> None:
         self._outbox.append(event)

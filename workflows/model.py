@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from workflows.clock import DurationText
 
 
 class Stage(StrEnum):
@@ -46,6 +48,22 @@ class Satisfaction(StrEnum):
     UNSATISFIED = "unsatisfied"  # 不满意
 
 
+class Urgency(StrEnum):
+    """紧急程度: how fast the case must move (the policy shortens deadlines per urgency)."""
+
+    EMERGENCY = "emergency"  # danger to life or property
+    URGENT = "urgent"  # water, power, gas, heating
+    NORMAL = "normal"
+    COMPLEX = "complex"  # needs more time than usual (several parties, works)
+
+
+class SuspendReason(StrEnum):
+    WAITING_FOR_RESIDENT = "waiting_for_resident"
+    WAITING_FOR_THIRD_PARTY = "waiting_for_third_party"
+    FORCE_MAJEURE = "force_majeure"
+    OTHER = "other"
+
+
 class EscalationReason(StrEnum):
     SLA_BREACH = "sla_breach"
     MANUAL = "manual"
@@ -78,130 +96,279 @@ class Actor(BaseModel):
 SYSTEM_ACTOR = Actor(id="system", name="linli", role=Role.SYSTEM)
 
 
-class Reporter(Strict):
+PHONE = r"\+?[0-9][0-9 \-]{3,29}"
+
+
+class ReporterView(BaseModel):
+    """Who raised the issue, as a case view shows them; to auditors the phone is masked to its last four
+    digits (``*******8000``)."""
+
     name: str = Field(min_length=1, max_length=100)
-    phone: str | None = Field(default=None, max_length=30, pattern=r"^\+?[0-9][0-9 \-]{3,29}$")
+    phone: str | None = Field(default=None, max_length=30, pattern=rf"^(?:{PHONE}|\**[0-9]{{1,4}})$")
 
 
-# --- commands (one model per action; the field ``action`` tells them apart) ---------------------------------
+class Reporter(ReporterView, Strict):
+    """Who raised the issue, as they gave it when filing: a phone number is digits, never a masked one."""
+
+    phone: str | None = Field(default=None, max_length=30, pattern=rf"^{PHONE}$")
+
+
+# --- commands (one class per action; the field ``action`` tells them apart) ---------------------------------
 
 Text = Annotated[str, Field(min_length=1, max_length=4000)]
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 # Numbers must be numbers: lax pydantic would read `true` as 1 day and "5" as 5, which the schema forbids.
 Days = Annotated[float, Field(gt=0, le=365, strict=True)]
+WorkingDays = Annotated[int, Field(gt=0, le=250, strict=True)]
+# The stages with a deadline that is the handling unit's work (not a window that ends by itself).
+WORK_STAGES = frozenset({Stage.REVIEWING, Stage.DELIBERATING, Stage.IMPLEMENTING, Stage.FOLLOW_UP})
+
+STAFF = frozenset({Role.CASEWORKER, Role.SUPERVISOR, Role.ADMIN})
+SUPERVISORS = frozenset({Role.SUPERVISOR, Role.ADMIN})
+# What a resident may do themselves; staff may do it for them (a co-signature taken at the door).
+RESIDENTS_AND_STAFF = STAFF | {Role.RESIDENT}
 
 
-class CoSign(Strict):
+class Command(Strict):
+    """A command to a case. Each subclass is one action, and says as data where it belongs:
+
+    - ``action``: its name in the API (``POST /v1/cases/{id}/actions/<action>``) and in the audit trail;
+    - ``stages``: the stages the case may be in for it (the workflow decides *when*);
+    - ``roles``: the roles that may give it (the API decides *who*, with the jurisdiction);
+    - ``while_suspended``: whether it may be given while the case's clock is suspended (most may not).
+
+    The union the workflow's update takes, the routes, the stage check and the API's role gate are all
+    built from ``COMMANDS`` below; a subclass that leaves any of these out fails at import.
+    """
+
+    action: str
+    stages: ClassVar[frozenset[Stage]]
+    roles: ClassVar[frozenset[Role]]
+    while_suspended: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in ("stages", "roles"):
+            if not getattr(cls, name, None):
+                raise TypeError(f"command {cls.__name__} must say its {name}")
+
+    @classmethod
+    def action_name(cls) -> str:
+        return str(cls.model_fields["action"].default)
+
+
+class CoSign(Command):
+    """附议: a resident backs a neighbour's issue."""
+
     action: Literal["co-sign"] = "co-sign"
+    stages = frozenset({Stage.COLLECTING, Stage.REVIEWING})
+    roles = RESIDENTS_AND_STAFF
     resident: Name
 
 
-class Submit(Strict):
+class Submit(Command):
+    """Close collection early and put the topic to review."""
+
     action: Literal["submit"] = "submit"
+    stages = frozenset({Stage.COLLECTING})
+    roles = STAFF
 
 
-class Accept(Strict):
+class Accept(Command):
+    """The review takes the topic up for deliberation."""
+
     action: Literal["accept"] = "accept"
+    stages = frozenset({Stage.REVIEWING})
+    roles = STAFF
     note: Text
 
 
-class FastTrack(Strict):
+class FastTrack(Command):
+    """A simple matter goes straight to implementation."""
+
     action: Literal["fast-track"] = "fast-track"
+    stages = frozenset({Stage.REVIEWING})
+    roles = STAFF
     assignee: Name
     due_in_days: Days | None = None
     note: Text | None = None
 
 
-class Reject(Strict):
+class Reject(Command):
+    """Refuse the topic, with an explanation to the resident."""
+
     action: Literal["reject"] = "reject"
+    stages = frozenset({Stage.REVIEWING, Stage.DELIBERATING})
+    roles = STAFF
     explanation: Text
 
 
-class Escalate(Strict):
+class Escalate(Command):
+    """Hand the case one tier up (上报)."""
+
     action: Literal["escalate"] = "escalate"
+    stages = OPEN_STAGES
+    roles = STAFF
+    while_suspended = True
     note: Text
 
 
-class RecordMeeting(Strict):
+class RecordMeeting(Command):
+    """Record the deliberation meeting (议事会)."""
+
     action: Literal["record-meeting"] = "record-meeting"
+    stages = frozenset({Stage.DELIBERATING})
+    roles = STAFF
     held_at: datetime
     participants: list[Name] = Field(min_length=1, max_length=200)
     minutes: Text
 
 
-class Decide(Strict):
+class Decide(Command):
+    """The decision, announced for the objection period."""
+
     action: Literal["decide"] = "decide"
+    stages = frozenset({Stage.DELIBERATING})
+    roles = STAFF
     decision: Text
     assignee: Name
     due_in_days: Days | None = None
 
 
-class Object(Strict):
+class Object(Command):
+    """A resident objects to the announced decision."""
+
     action: Literal["object"] = "object"
+    stages = frozenset({Stage.ANNOUNCING})
+    roles = RESIDENTS_AND_STAFF
     resident: Name
     reason: Text
 
 
-class ReportProgress(Strict):
+class ReportProgress(Command):
+    """How far the work has come."""
+
     action: Literal["report-progress"] = "report-progress"
+    stages = frozenset({Stage.IMPLEMENTING})
+    roles = STAFF
     note: Text
     percent: Annotated[int, Field(ge=0, le=100, strict=True)] | None = None
 
 
-class Complete(Strict):
+class Complete(Command):
+    """The work is done; the follow-up visit comes next."""
+
     action: Literal["complete"] = "complete"
+    stages = frozenset({Stage.IMPLEMENTING})
+    roles = STAFF
     summary: Text
     evidence: list[Annotated[str, Field(max_length=500)]] | None = Field(default=None, max_length=50)
 
 
-class RecordVisit(Strict):
+class RecordVisit(Command):
+    """回访: the resident's satisfaction; unsatisfied reopens the case."""
+
     action: Literal["record-visit"] = "record-visit"
+    stages = frozenset({Stage.FOLLOW_UP})
+    roles = STAFF
     satisfaction: Satisfaction
     comment: Text | None = None
 
 
-class Withdraw(Strict):
+class Withdraw(Command):
+    """The reporter withdraws the case."""
+
     action: Literal["withdraw"] = "withdraw"
+    stages = OPEN_STAGES
+    roles = RESIDENTS_AND_STAFF
+    while_suspended = True
     reason: Text
 
 
-class Merge(Strict):
+class Merge(Command):
+    """The case duplicates another: merge it into that one."""
+
     action: Literal["merge"] = "merge"
+    stages = frozenset({Stage.COLLECTING, Stage.REVIEWING})
+    roles = STAFF
     into: Annotated[str, Field(min_length=1, max_length=64)]
 
 
-class ExtendDeadline(Strict):
+class ExtendDeadline(Command):
+    """A supervisor moves the current deadline (by working days; by calendar days on cases filed before v2)."""
+
     action: Literal["extend-deadline"] = "extend-deadline"
+    stages = OPEN_STAGES
+    roles = SUPERVISORS
     days: Days
     reason: Text
 
 
-ActionBody = Annotated[
-    CoSign
-    | Submit
-    | Accept
-    | FastTrack
-    | Reject
-    | Escalate
-    | RecordMeeting
-    | Decide
-    | Object
-    | ReportProgress
-    | Complete
-    | RecordVisit
-    | Withdraw
-    | Merge
-    | ExtendDeadline,
-    Field(discriminator="action"),
-]
+class SetUrgency(Command):
+    """Change the case's urgency; the current deadline is counted again from the stage's start."""
 
-ACTION_BODIES: dict[str, type[Strict]] = {
-    m.model_fields["action"].default: m
-    for m in (
-        CoSign, Submit, Accept, FastTrack, Reject, Escalate, RecordMeeting, Decide,
-        Object, ReportProgress, Complete, RecordVisit, Withdraw, Merge, ExtendDeadline,
-    )
-}  # fmt: skip
+    action: Literal["set-urgency"] = "set-urgency"
+    stages = frozenset({Stage.COLLECTING, Stage.REVIEWING, Stage.DELIBERATING})
+    roles = STAFF
+    urgency: Urgency
+    reason: Text
+
+
+class Suspend(Command):
+    """挂起: stop the case's clock while the unit waits on the resident or a third party."""
+
+    action: Literal["suspend"] = "suspend"
+    stages = frozenset({Stage.REVIEWING, Stage.DELIBERATING, Stage.IMPLEMENTING})
+    roles = STAFF
+    reason: SuspendReason
+    note: Text
+    until: datetime | None = Field(default=None, description="resume by itself then (at the latest: the policy's max)")
+
+
+class Resume(Command):
+    """解挂: restart the clock with the time that was left."""
+
+    action: Literal["resume"] = "resume"
+    stages = OPEN_STAGES
+    roles = STAFF
+    while_suspended = True
+    note: Text
+
+
+class RequestExtension(Command):
+    """延期申请: the handling unit asks for more working days, before the deadline."""
+
+    action: Literal["request-extension"] = "request-extension"
+    stages = WORK_STAGES
+    roles = STAFF
+    days: WorkingDays
+    reason: Text
+
+
+class DecideExtension(Command):
+    """延期审批: a supervisor over the handling unit (never the requester) approves or denies."""
+
+    action: Literal["decide-extension"] = "decide-extension"
+    stages = WORK_STAGES
+    roles = SUPERVISORS
+    approve: Annotated[bool, Field(strict=True)]
+    days: WorkingDays | None = Field(default=None, description="approved: at most the request (default: the request)")
+    note: Text
+
+
+# Every command, in the order the API lists them. The one list the rest is built from.
+COMMANDS: tuple[type[Command], ...] = (
+    CoSign, Submit, Accept, FastTrack, Reject, Escalate, RecordMeeting, Decide,
+    Object, ReportProgress, Complete, RecordVisit, Withdraw, Merge, ExtendDeadline,
+    SetUrgency, Suspend, Resume, RequestExtension, DecideExtension,
+)  # fmt: skip
+
+ACTION_BODIES: dict[str, type[Command]] = {command.action_name(): command for command in COMMANDS}
+
+if TYPE_CHECKING:
+    ActionBody = Command
+else:
+    ActionBody = Annotated[Union[COMMANDS], Field(discriminator="action")]  # noqa: UP007 (a tuple of classes)
 
 
 class CaseCommand(BaseModel):
@@ -214,17 +381,25 @@ class CaseCommand(BaseModel):
 # --- the SLA policy snapshot ---------------------------------------------------------------------------------
 
 
+Deadlines = dict[Stage, dict[Tier, DurationText]]
+
+
 class SlaPolicy(BaseModel):
-    """Deadlines in calendar days per stage and tier, as in force when the case was filed.
+    """The deadlines per stage and tier, as in force when the case was filed.
 
     Travels in the workflow input so that replay is deterministic and auditors see which rules applied.
-    ``scale`` multiplies every duration (demos and tests run days as seconds).
+    ``scale`` shrinks every interval (demos and tests run days as seconds). Cases filed under v1 carry
+    ``days`` (calendar days) and nothing else; v2 cases carry ``deadlines`` (durations with units, e.g.
+    "2wd") and the per-urgency overrides.
     """
 
     name: str = "default"
     scale: float = Field(default=1.0, gt=0)
     objection_threshold: int = Field(default=3, ge=1)
-    days: dict[Stage, dict[Tier, float]]
+    days: dict[Stage, dict[Tier, float]] = {}  # v1
+    deadlines: Deadlines | None = None
+    urgency: dict[Urgency, Deadlines] = {}
+    max_suspension: DurationText = "30d"
 
 
 # --- the case ------------------------------------------------------------------------------------------------
@@ -270,6 +445,7 @@ class CaseFiled(BaseModel):
     channel: str
     filed_by: Actor
     filed_at: datetime
+    urgency: Urgency = Urgency.NORMAL
 
 
 class Escalation(BaseModel):
@@ -278,6 +454,39 @@ class Escalation(BaseModel):
     reason: EscalationReason
     at: datetime
     by: str
+    note: str | None = None
+
+
+class Suspension(BaseModel):
+    since: datetime
+    reason: SuspendReason
+    note: str
+    until: datetime | None = Field(description="when it resumes by itself: the requested time or the policy's max")
+    by: str
+
+
+class PastSuspension(BaseModel):
+    since: datetime
+    resumed_at: datetime
+    reason: SuspendReason
+    by: str
+    resumed_by: str
+
+
+class ExtensionRequest(BaseModel):
+    days: int
+    reason: str
+    by: str
+    by_id: str = Field(description="the requester's principal id: a decision by them is refused")
+    at: datetime
+
+
+class ExtensionDecision(BaseModel):
+    requested: int
+    granted: int
+    approved: bool
+    by: str
+    at: datetime
     note: str | None = None
 
 
@@ -325,7 +534,7 @@ class CaseView(BaseModel):
     category: str
     title: str
     description: str
-    reporter: Reporter
+    reporter: ReporterView
     channel: str
     stage: Stage
     tier: Tier
@@ -333,8 +542,16 @@ class CaseView(BaseModel):
     outcome: Outcome | None = None
     explanation: str | None = None
     merged_into: str | None = None
-    deadline: datetime | None = None
+    urgency: Urgency = Urgency.NORMAL
+    deadline: datetime | None = Field(default=None, description="null when closed, or while the clock is suspended")
+    deadline_provisional: bool = Field(
+        default=False, description="counted across a year whose official schedule is not loaded yet (Mon–Fri only)"
+    )
     overdue: bool = False
+    suspended: Suspension | None = None
+    suspensions: list[PastSuspension] = []
+    extension_request: ExtensionRequest | None = None
+    extensions: list[ExtensionDecision] = []
     escalations: list[Escalation] = []
     co_signers: list[str] = []
     objections: list[Objection] = []
@@ -354,6 +571,35 @@ class CaseView(BaseModel):
     filed_at: datetime
     updated_at: datetime
     version: int = Field(description="Sequence number of the last event applied to the case.")
+
+
+class CasePublic(BaseModel):
+    """A case as any resident of its compound may know it: what is being done, never who raised it.
+
+    The answer to a resident's command on a neighbour's case (co-signing, objecting): no names, no phone
+    number, no description, since those are the reporter's to share.
+    """
+
+    id: str
+    number: str
+    unit: str
+    title: str
+    stage: Stage
+    tier: Tier
+    status: Literal["open", "closed"]
+    outcome: Outcome | None = None
+    decision: str | None = None
+    deadline: datetime | None = None
+    co_signer_count: int
+    objection_count: int
+
+    @classmethod
+    def of(cls, view: CaseView) -> CasePublic:
+        return cls(
+            id=view.id, number=view.number, unit=view.unit, title=view.title, stage=view.stage, tier=view.tier,
+            status=view.status, outcome=view.outcome, decision=view.decision, deadline=view.deadline,
+            co_signer_count=len(view.co_signers), objection_count=len(view.objections),
+        )  # fmt: skip
 
 
 class CaseEvent(BaseModel):

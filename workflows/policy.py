@@ -6,33 +6,52 @@ handler (which re-checks, because two updates can pass validation in the same ac
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
+from workflows.clock import Duration, parse_duration
 from workflows.model import (
-    OPEN_STAGES,
+    Actor,
     CaseView,
+    Command,
     CoSign,
     Decide,
+    DecideExtension,
     Escalate,
     Merge,
     Object,
+    RequestExtension,
+    Resume,
+    SetUrgency,
     SlaPolicy,
     Stage,
-    Strict,
+    Suspend,
     Tier,
+    Urgency,
 )
+from workflows.rules import Rules
 
-# Calendar days per stage and tier (DESIGN.md). Collecting and announcing are windows, not work deadlines.
-DEFAULT_DAYS: dict[Stage, dict[Tier, float]] = {
-    Stage.COLLECTING: {Tier.COMPOUND: 3, Tier.COMMUNITY: 3, Tier.TOWN: 3},
-    Stage.REVIEWING: {Tier.COMPOUND: 2, Tier.COMMUNITY: 3, Tier.TOWN: 5},
-    Stage.DELIBERATING: {Tier.COMPOUND: 7, Tier.COMMUNITY: 10, Tier.TOWN: 15},
-    Stage.ANNOUNCING: {Tier.COMPOUND: 3, Tier.COMMUNITY: 3, Tier.TOWN: 3},
-    Stage.IMPLEMENTING: {Tier.COMPOUND: 15, Tier.COMMUNITY: 20, Tier.TOWN: 30},
-    Stage.FOLLOW_UP: {Tier.COMPOUND: 3, Tier.COMMUNITY: 3, Tier.TOWN: 5},
+# v2 (DESIGN.md, "The clock"): durations with units; `wd` counts working days on the official calendar.
+# Collecting and announcing are windows, not work deadlines, and count calendar days.
+DEFAULT_DEADLINES: dict[Stage, dict[Tier, str]] = {
+    Stage.COLLECTING: {Tier.COMPOUND: "3d", Tier.COMMUNITY: "3d", Tier.TOWN: "3d"},
+    Stage.REVIEWING: {Tier.COMPOUND: "2wd", Tier.COMMUNITY: "3wd", Tier.TOWN: "5wd"},
+    Stage.DELIBERATING: {Tier.COMPOUND: "7wd", Tier.COMMUNITY: "10wd", Tier.TOWN: "15wd"},
+    Stage.ANNOUNCING: {Tier.COMPOUND: "3d", Tier.COMMUNITY: "3d", Tier.TOWN: "3d"},
+    Stage.IMPLEMENTING: {Tier.COMPOUND: "15wd", Tier.COMMUNITY: "20wd", Tier.TOWN: "30wd"},
+    Stage.FOLLOW_UP: {Tier.COMPOUND: "3wd", Tier.COMMUNITY: "3wd", Tier.TOWN: "5wd"},
 }
+# Per urgency, the stages whose deadlines differ from the table (every tier alike unless a tier is named).
+DEFAULT_URGENCY: dict[Urgency, dict[Stage, str | dict[Tier, str]]] = {
+    Urgency.EMERGENCY: {Stage.REVIEWING: "2h", Stage.IMPLEMENTING: "24h"},
+    Urgency.URGENT: {Stage.REVIEWING: "24h", Stage.IMPLEMENTING: "3wd"},
+    Urgency.COMPLEX: {Stage.IMPLEMENTING: {Tier.COMPOUND: "30wd", Tier.COMMUNITY: "40wd", Tier.TOWN: "60wd"}},
+}
+# An emergency has no collection window: it is filed straight into review.
+NO_COLLECTION = frozenset({Urgency.EMERGENCY})
 DEFAULT_OBJECTION_THRESHOLD = 3
 
 TIER_LADDER = (Tier.COMPOUND, Tier.COMMUNITY, Tier.TOWN)
@@ -42,28 +61,91 @@ WINDOW_STAGES = frozenset({Stage.COLLECTING, Stage.ANNOUNCING})
 
 SECONDS_PER_DAY = 86_400
 
+# Rule changes (workflows/rules.py): from here on, the days a decision, a fast-track or a supervisor's
+# extension gives are working days (before: calendar days).
+WORKING_DAYS = "working-days"
+
 
 class InvalidTransition(Exception):
     """A command the case's current state does not allow; the message is for the caseworker."""
 
 
 def build_policy(overrides: Mapping[str, Any] | None = None, *, scale: float = 1.0) -> SlaPolicy:
-    """The default policy with a policy file's overrides laid over it (any stage/tier may be omitted)."""
+    """The default policy with a policy file's overrides laid over it (any stage/tier may be omitted).
+
+    A file may give ``deadlines`` (durations: "2h", "3d", "7wd"), v1's ``days`` (calendar days, as numbers),
+    ``urgency`` overrides, ``objection_threshold``, ``max_suspension`` and ``name``. Raises ValueError
+    naming what is wrong.
+    """
     overrides = dict(overrides or {})
-    days = {stage: dict(tiers) for stage, tiers in DEFAULT_DAYS.items()}
-    for stage_name, tiers in dict(overrides.pop("days", {})).items():
-        stage = Stage(stage_name)
-        if stage is Stage.CLOSED:
-            raise ValueError("the closed stage has no deadline")
-        for tier_name, value in dict(tiers).items():
-            days[stage][Tier(tier_name)] = float(value)
+    deadlines = {stage: dict(tiers) for stage, tiers in DEFAULT_DEADLINES.items()}
+    for key, as_text in (("days", lambda v: f"{_number(v)}d"), ("deadlines", lambda v: v)):
+        for stage, tiers in _per_stage(overrides.pop(key, {}), key).items():
+            for tier, value in tiers.items():
+                deadlines[stage][tier] = as_text(value)
+    urgency: dict[Urgency, dict[Stage, dict[Tier, str]]] = {}
+    given = dict(overrides.pop("urgency", {}))
+    for level in Urgency:
+        table = {**_expand(DEFAULT_URGENCY.get(level, {})), **_per_stage(given.pop(level.value, {}), "urgency")}
+        if table:
+            urgency[level] = table
+    if given:
+        raise ValueError(f"urgency: no such urgency {', '.join(map(repr, given))}; one of {_names(Urgency)}")
     return SlaPolicy.model_validate(
-        {"objection_threshold": DEFAULT_OBJECTION_THRESHOLD, **overrides, "days": days, "scale": scale}
-    )
+        {"objection_threshold": DEFAULT_OBJECTION_THRESHOLD, **overrides, "deadlines": deadlines,
+         "urgency": urgency, "scale": scale}
+    )  # fmt: skip
 
 
-def duration(policy: SlaPolicy, stage: Stage, tier: Tier) -> timedelta:
-    return days_to_duration(policy, policy.days[stage][tier])
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"days: {value!r} is not a number of calendar days")
+    return float(value)
+
+
+def _names(enum: type[StrEnum]) -> str:
+    return ", ".join(e.value for e in enum)
+
+
+def _per_stage(table: Any, key: str) -> dict[Stage, dict[Tier, Any]]:
+    """``{stage: value | {tier: value}}`` with every name checked."""
+    if not isinstance(table, Mapping):
+        raise ValueError(f"{key}: expected an object of stages")
+    out: dict[Stage, dict[Tier, Any]] = {}
+    for stage_name, tiers in table.items():
+        try:
+            stage = Stage(stage_name)
+        except ValueError:
+            raise ValueError(f"{key}: no such stage {stage_name!r}; one of {_names(Stage)}") from None
+        if stage is Stage.CLOSED:
+            raise ValueError(f"{key}: the closed stage has no deadline")
+        if not isinstance(tiers, Mapping):
+            out[stage] = dict.fromkeys(Tier, tiers)
+            continue
+        for tier_name in tiers:
+            if tier_name not in Tier.__members__.values():
+                raise ValueError(f"{key}.{stage_name}: no such tier {tier_name!r}; one of {_names(Tier)}")
+        out[stage] = {Tier(t): v for t, v in tiers.items()}
+    return out
+
+
+def _expand(table: Mapping[Stage, str | Mapping[Tier, str]]) -> dict[Stage, dict[Tier, str]]:
+    return {s: dict(v) if isinstance(v, Mapping) else dict.fromkeys(Tier, v) for s, v in table.items()}
+
+
+def stage_duration(sla: SlaPolicy, stage: Stage, tier: Tier, urgency: Urgency = Urgency.NORMAL) -> Duration:
+    """How long the stage may take at the tier, for a case of this urgency."""
+    if sla.deadlines is None:  # filed under v1: calendar days
+        return Duration(sla.days[stage][tier], "d")
+    override = sla.urgency.get(urgency, {}).get(stage, {}).get(tier)
+    return parse_duration(override or sla.deadlines[stage][tier])
+
+
+def days_given(days: float, rules: Rules) -> Duration:
+    """The days a decision, a fast-track or an extension gives: working days since v2 (a part day counts whole)."""
+    if rules.has(WORKING_DAYS):
+        return Duration(math.ceil(days), "wd")
+    return Duration(days, "d")
 
 
 def days_to_duration(policy: SlaPolicy, days: float) -> timedelta:
@@ -76,35 +158,20 @@ def next_tier(tier: Tier) -> Tier | None:
     return TIER_LADDER[index + 1] if index + 1 < len(TIER_LADDER) else None
 
 
-# Where each command may be given. A stage missing from a set means "not now".
-ALLOWED_STAGES: dict[str, frozenset[Stage]] = {
-    "co-sign": frozenset({Stage.COLLECTING, Stage.REVIEWING}),
-    "submit": frozenset({Stage.COLLECTING}),
-    "accept": frozenset({Stage.REVIEWING}),
-    "fast-track": frozenset({Stage.REVIEWING}),
-    "reject": frozenset({Stage.REVIEWING, Stage.DELIBERATING}),
-    "escalate": OPEN_STAGES,
-    "record-meeting": frozenset({Stage.DELIBERATING}),
-    "decide": frozenset({Stage.DELIBERATING}),
-    "object": frozenset({Stage.ANNOUNCING}),
-    "report-progress": frozenset({Stage.IMPLEMENTING}),
-    "complete": frozenset({Stage.IMPLEMENTING}),
-    "record-visit": frozenset({Stage.FOLLOW_UP}),
-    "withdraw": OPEN_STAGES,
-    "merge": frozenset({Stage.COLLECTING, Stage.REVIEWING}),
-    "extend-deadline": OPEN_STAGES,
-}
-
-
-def check(case: CaseView, body: Strict) -> None:
+def check(case: CaseView, body: Command, *, actor: Actor, now: datetime, rules: Rules) -> None:
     """Raise InvalidTransition with a reason a person can read if ``body`` cannot be applied now."""
-    action = str(getattr(body, "action"))  # noqa: B009 - every command model has it
+    action = body.action
     if case.stage is Stage.CLOSED:
         raise InvalidTransition(f"the case is closed ({case.outcome}); {action} is no longer possible")
-    allowed = ALLOWED_STAGES[action]
+    allowed = body.stages
     if case.stage not in allowed:
         stages = ", ".join(sorted(s.value for s in allowed))
         raise InvalidTransition(f"{action} is not possible while the case is {case.stage}; only when {stages}")
+    if case.suspended is not None and not body.while_suspended:
+        since = case.suspended.since.strftime("%Y-%m-%d %H:%M UTC")
+        raise InvalidTransition(
+            f"the case is suspended since {since} ({case.suspended.reason}); resume it before {action}"
+        )
     match body:
         case CoSign(resident=resident):
             if resident == case.reporter.name:
@@ -123,5 +190,40 @@ def check(case: CaseView, body: Strict) -> None:
         case Merge(into=into):
             if into == case.id:
                 raise InvalidTransition("a case cannot be merged into itself")
+        case SetUrgency(urgency=urgency):
+            if urgency is case.urgency:
+                raise InvalidTransition(f"the case is already {urgency}")
+        case Suspend(until=until):
+            if until is not None and until <= now:
+                raise InvalidTransition(f"until ({until.isoformat()}) has already passed")
+        case Resume():
+            if case.suspended is None:
+                raise InvalidTransition("the case is not suspended")
+        case RequestExtension():
+            _check_request(case, now)
+        case DecideExtension(approve=approve, days=days):
+            _check_decision(case, actor, approve, days)
         case _:
             pass
+
+
+def _check_request(case: CaseView, now: datetime) -> None:
+    if (pending := case.extension_request) is not None:
+        raise InvalidTransition(
+            f"an extension of {pending.days} working days requested by {pending.by} is still pending; "
+            "one request at a time"
+        )
+    if case.deadline is None or case.deadline <= now:
+        raise InvalidTransition(
+            "the deadline has passed: an extension is asked before it (a supervisor can extend-deadline)"
+        )
+
+
+def _check_decision(case: CaseView, actor: Actor, approve: bool, days: int | None) -> None:
+    request = case.extension_request
+    if request is None:
+        raise InvalidTransition("there is no extension request to decide")
+    if actor.id == request.by_id:
+        raise InvalidTransition("the requester cannot decide their own extension request")
+    if approve and days is not None and days > request.days:
+        raise InvalidTransition(f"at most the {request.days} working days requested can be granted")

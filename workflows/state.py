@@ -6,12 +6,23 @@ these into the read model and the audit trail, keyed by (case id, seq).
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from workflows import policy
+from workflows.clock import (
+    Due,
+    Duration,
+    Unit,
+    WorkCalendar,
+    YearSchedule,
+    due_after,
+    parse_duration,
+    remaining,
+)
 from workflows.model import (
     SYSTEM_ACTOR,
     Accept,
@@ -19,35 +30,62 @@ from workflows.model import (
     CaseEvent,
     CaseFiled,
     CaseView,
+    Command,
     Complete,
     Completion,
     CoSign,
     Decide,
+    DecideExtension,
     Escalate,
     Escalation,
     EscalationReason,
     ExtendDeadline,
+    ExtensionDecision,
+    ExtensionRequest,
     FastTrack,
     Meeting,
     Merge,
     Object,
     Objection,
     Outcome,
+    PastSuspension,
     Progress,
     RecordMeeting,
     RecordVisit,
     Reject,
     ReportProgress,
+    RequestExtension,
+    Resume,
     Satisfaction,
+    SetUrgency,
     SlaPolicy,
     Stage,
-    Strict,
     Submit,
+    Suspend,
+    SuspendReason,
+    Suspension,
     Tier,
     UnitPath,
+    Urgency,
     Visit,
     Withdraw,
 )
+from workflows.rules import Rules
+
+
+class Clock(BaseModel):
+    """The running deadline: ``amount`` ``unit`` counted from ``started`` on the case's calendar, plus the
+    working days extensions added. Kept rather than only the deadline, so that the deadline can be counted
+    again when the calendar changes, the urgency changes, or the clock restarts after a suspension."""
+
+    started: datetime
+    amount: float
+    unit: Unit
+    extended_wd: int = 0
+
+    @property
+    def duration(self) -> Duration:
+        return Duration(self.amount, self.unit)
 
 
 class CaseState(BaseModel):
@@ -61,6 +99,10 @@ class CaseState(BaseModel):
     unsatisfied_visits: int = 0
     # Bumped whenever the deadline changes, so the SLA timer knows to re-arm.
     clock: int = 0
+    timer: Clock | None = None  # None: closed (or a run carried over from before v2, until its next change)
+    calendar: WorkCalendar = WorkCalendar()
+    paused: Clock | None = None  # while suspended: what was left (``started`` is when it was suspended)
+    resume_at: datetime | None = None  # while suspended: when it resumes by itself
 
 
 class CaseInput(BaseModel):
@@ -71,10 +113,15 @@ class CaseInput(BaseModel):
     filed: CaseFiled
     policy: SlaPolicy
     state: CaseState | None = None
+    calendar: WorkCalendar | None = Field(default=None, description="the town's working days (v2 filings)")
 
 
-def open_case(filed: CaseFiled, sla: SlaPolicy, now: datetime) -> tuple[CaseState, CaseEvent]:
+def open_case(
+    filed: CaseFiled, sla: SlaPolicy, now: datetime, *, rules: Rules, calendar: WorkCalendar | None = None
+) -> tuple[CaseState, CaseEvent]:
     """The state of a case just filed at the compound, and its first event."""
+    # An emergency has no collection window: it goes straight to review.
+    stage = Stage.REVIEWING if filed.urgency in policy.NO_COLLECTION else Stage.COLLECTING
     view = CaseView(
         id=filed.id,
         number=filed.number,
@@ -85,23 +132,25 @@ def open_case(filed: CaseFiled, sla: SlaPolicy, now: datetime) -> tuple[CaseStat
         description=filed.description,
         reporter=filed.reporter,
         channel=filed.channel,
-        stage=Stage.COLLECTING,
+        stage=stage,
         tier=Tier.COMPOUND,
         status="open",
-        deadline=now + policy.duration(sla, Stage.COLLECTING, Tier.COMPOUND),
+        urgency=filed.urgency,
         filed_by=filed.filed_by.id,
         filed_at=filed.filed_at,
         updated_at=now,
         version=1,
     )
-    state = CaseState(view=view, units=filed.units, policy=sla)
+    state = CaseState(view=view, units=filed.units, policy=sla, calendar=calendar or WorkCalendar())
+    start_clock(state, now, rules)
+    state.clock = 0  # the first deadline is the case's own, not a change of one
     event = CaseEvent(
         seq=1,
         at=now,
         action="file",
         actor=filed.filed_by,
         from_stage=Stage.COLLECTING,
-        to_stage=Stage.COLLECTING,
+        to_stage=stage,
         from_tier=Tier.COMPOUND,
         to_tier=Tier.COMPOUND,
         detail={
@@ -109,16 +158,54 @@ def open_case(filed: CaseFiled, sla: SlaPolicy, now: datetime) -> tuple[CaseStat
             "title": filed.title,
             "channel": filed.channel,
             "policy": sla.name,
+            **({"urgency": filed.urgency.value} if filed.urgency is not Urgency.NORMAL else {}),
         },
     )
     return state, event
 
 
+# --- the clock ---------------------------------------------------------------------------------------------
+
+
+def start_clock(state: CaseState, now: datetime, rules: Rules, duration: Duration | None = None) -> None:
+    """A fresh deadline from ``now``: the stage's own at the tier and urgency, or ``duration``."""
+    case = state.view
+    if duration is None:
+        days = state.implement_days if case.stage is Stage.IMPLEMENTING else None
+        duration = (
+            policy.days_given(days, rules)
+            if days is not None
+            else policy.stage_duration(state.policy, case.stage, case.tier, case.urgency)
+        )
+    state.timer = Clock(started=now, amount=duration.amount, unit=duration.unit)
+    count_deadline(state)
+    case.overdue = False
+
+
+def count_deadline(state: CaseState) -> bool:
+    """Set the case's deadline from its clock (on its calendar); True if it moved."""
+    case, timer = state.view, state.timer
+    if timer is None:
+        return False
+    cal, scale = state.calendar, state.policy.scale
+    if timer.unit == "wd":
+        due = due_after(timer.started, timer.duration.plus(timer.extended_wd), cal, scale)
+    else:
+        due = due_after(timer.started, timer.duration, cal, scale)
+        if timer.extended_wd:  # working days on top of a clock-time deadline: counted from that deadline
+            extra = due_after(due.at, Duration(timer.extended_wd, "wd"), cal, scale)
+            due = Due(extra.at, due.provisional or extra.provisional)
+    moved = (case.deadline, case.deadline_provisional) != (due.at, due.provisional)
+    case.deadline, case.deadline_provisional = due.at, due.provisional
+    state.clock += 1
+    return moved
+
+
 class _Change:
     """Collects one transition's effects, then seals them into the case's next event."""
 
-    def __init__(self, state: CaseState, actor: Actor, action: str, now: datetime) -> None:
-        self.state, self.actor, self.action, self.now = state, actor, action, now
+    def __init__(self, state: CaseState, actor: Actor, action: str, now: datetime, rules: Rules) -> None:
+        self.state, self.actor, self.action, self.now, self.rules = state, actor, action, now, rules
         self.case = state.view
         self.from_stage, self.from_tier = self.case.stage, self.case.tier
         self.detail: dict[str, Any] = {}
@@ -133,6 +220,8 @@ class _Change:
         to = policy.next_tier(self.case.tier)
         if to is None:
             return False
+        if self.case.suspended is not None:  # the higher tier takes the case over, with its own clock
+            self.resume()
         self.case.escalations.append(
             Escalation(
                 from_tier=self.case.tier,
@@ -155,20 +244,50 @@ class _Change:
         self.case.status = "closed"
         self.case.outcome = outcome
         self.case.deadline = None
+        self.case.deadline_provisional = False
         self.case.overdue = False
+        if self.case.suspended is not None:
+            self.resume()
+        self.state.timer = None
         self.state.clock += 1
 
-    def _restart_clock(self) -> None:
-        days = self.state.implement_days if self.case.stage is Stage.IMPLEMENTING else None
-        sla = self.state.policy
-        due = (
-            policy.days_to_duration(sla, days)
-            if days is not None
-            else policy.duration(sla, self.case.stage, self.case.tier)
+    def suspend(self, reason: SuspendReason, note: str, until: datetime | None) -> None:
+        """Stop the clock, keeping what is left of it; it resumes by itself at ``until`` or the policy's max."""
+        state, case = self.state, self.case
+        if case.deadline is not None and state.timer is not None:
+            left = remaining(self.now, case.deadline, state.timer.unit, state.calendar, state.policy.scale)
+            state.paused = Clock(started=self.now, amount=left.amount, unit=left.unit)
+        longest = due_after(self.now, parse_duration(state.policy.max_suspension), state.calendar, state.policy.scale)
+        state.resume_at = min(until, longest.at) if until is not None else longest.at
+        case.suspended = Suspension(since=self.now, reason=reason, note=note, until=state.resume_at, by=self.actor.name)
+        case.deadline, case.deadline_provisional, case.overdue = None, False, False
+        state.timer = None
+        state.clock += 1
+
+    def resume(self) -> None:
+        """Restart the clock with what was left when it stopped."""
+        state, case = self.state, self.case
+        if case.suspended is None:
+            return
+        case.suspensions.append(
+            PastSuspension(
+                since=case.suspended.since,
+                resumed_at=self.now,
+                reason=case.suspended.reason,
+                by=case.suspended.by,
+                resumed_by=self.actor.name,
+            )  # fmt: skip
         )
-        self.case.deadline = self.now + due
-        self.case.overdue = False
-        self.state.clock += 1
+        self.detail["suspended_for_minutes"] = round((self.now - case.suspended.since).total_seconds() / 60, 1)
+        case.suspended, state.resume_at = None, None
+        if state.paused is not None:
+            start_clock(state, self.now, self.rules, state.paused.duration)
+            state.paused = None
+            self.detail["deadline"] = case.deadline.isoformat() if case.deadline else None
+        state.clock += 1
+
+    def _restart_clock(self) -> None:
+        start_clock(self.state, self.now, self.rules)
 
     def seal(self) -> CaseEvent:
         self.case.version += 1
@@ -186,9 +305,9 @@ class _Change:
         )
 
 
-def apply_command(state: CaseState, actor: Actor, body: Strict, now: datetime) -> CaseEvent:
+def apply_command(state: CaseState, actor: Actor, body: Command, now: datetime, *, rules: Rules) -> CaseEvent:
     """Apply a command that ``policy.check`` has allowed."""
-    change = _Change(state, actor, str(getattr(body, "action")), now)  # noqa: B009
+    change = _Change(state, actor, body.action, now, rules)
     case = state.view
     change.detail = body.model_dump(mode="json", exclude={"action"}, exclude_none=True)
     if isinstance(body, Accept | FastTrack | Reject) and case.responded_at is None:
@@ -233,13 +352,50 @@ def apply_command(state: CaseState, actor: Actor, body: Strict, now: datetime) -
             case.merged_into = into
             change.close(Outcome.MERGED)
         case ExtendDeadline(days=days):
-            base = case.deadline if case.deadline and case.deadline > now else now
-            case.deadline = base + policy.days_to_duration(state.policy, days)
-            case.overdue = False
-            state.clock += 1
+            if rules.has(policy.WORKING_DAYS):
+                _extend(state, now, rules, math.ceil(days))
+            else:  # v1: calendar days from the deadline (or from now, if it has passed)
+                base = case.deadline if case.deadline and case.deadline > now else now
+                case.deadline = base + policy.days_to_duration(state.policy, days)
+                case.overdue = False
+                state.clock += 1
+        case SetUrgency(urgency=urgency):
+            case.urgency = urgency
+            if case.stage is Stage.COLLECTING and urgency in policy.NO_COLLECTION:
+                change.enter(Stage.REVIEWING)
+            elif state.timer is not None:  # the stage's deadline for the new urgency, from the stage's start
+                fresh = policy.stage_duration(state.policy, case.stage, case.tier, urgency)
+                state.timer = state.timer.model_copy(update={"amount": fresh.amount, "unit": fresh.unit})
+                count_deadline(state)
+        case Suspend(reason=reason, note=note, until=until):
+            change.suspend(reason, note, until)
+        case Resume():
+            change.resume()
+        case RequestExtension(days=days, reason=reason):
+            case.extension_request = ExtensionRequest(days=days, reason=reason, by=actor.name, by_id=actor.id, at=now)
+        case DecideExtension(approve=approve, days=days, note=note):
+            request = case.extension_request
+            assert request is not None  # policy.check refuses a decision with nothing to decide
+            granted = (days or request.days) if approve else 0
+            case.extensions.append(ExtensionDecision(requested=request.days, granted=granted, approved=approve,
+                                                     by=actor.name, at=now, note=note))  # fmt: skip
+            case.extension_request = None
+            if granted:
+                _extend(state, now, rules, granted)
         case _:
             raise AssertionError(f"unhandled command {body!r}")
     return change.seal()
+
+
+def _extend(state: CaseState, now: datetime, rules: Rules, working_days: int) -> None:
+    """Move the deadline by working days; one already passed gives that many from today."""
+    case = state.view
+    if state.timer is not None and case.deadline is not None and case.deadline > now:
+        state.timer.extended_wd += working_days
+        count_deadline(state)
+    else:
+        start_clock(state, now, rules, Duration(working_days, "wd"))
+    case.overdue = False
 
 
 def _visit_recorded(state: CaseState, change: _Change, satisfaction: Satisfaction) -> None:
@@ -256,21 +412,47 @@ def _visit_recorded(state: CaseState, change: _Change, satisfaction: Satisfactio
     change.enter(Stage.IMPLEMENTING)
 
 
-def deadline_passed(state: CaseState, now: datetime) -> CaseEvent:
-    """The current stage's deadline has passed with nobody acting: the window closes or the tier is breached."""
+def calendar_changed(state: CaseState, schedule: YearSchedule, now: datetime, *, rules: Rules) -> CaseEvent | None:
+    """A year of the case's calendar changed: the event of its deadline moving, or None if it did not move."""
+    state.calendar = state.calendar.with_year(schedule)
     case = state.view
-    if case.stage is Stage.COLLECTING:
-        change = _Change(state, SYSTEM_ACTOR, "collection-closed", now)
+    if case.stage is Stage.CLOSED or state.timer is None or (state.timer.unit != "wd" and not state.timer.extended_wd):
+        return None  # nothing counted in working days is running (a suspended clock is counted again at resume)
+    change = _Change(state, SYSTEM_ACTOR, "calendar-updated", now, rules)
+    before = case.deadline
+    if not count_deadline(state):
+        return None
+    change.detail = {
+        "year": schedule.year,
+        "old_deadline": before.isoformat() if before else None,
+        "new_deadline": case.deadline.isoformat() if case.deadline else None,
+        "provisional": case.deadline_provisional,
+    }
+    return change.seal()
+
+
+def deadline_passed(state: CaseState, now: datetime, *, rules: Rules) -> CaseEvent:
+    """The current stage's deadline has passed with nobody acting: the window closes or the tier is breached.
+    (A suspended case's only deadline is its resumption, which restarts its clock.)"""
+    case = state.view
+    if case.suspended is not None:
+        change = _Change(state, SYSTEM_ACTOR, "resume", now, rules)
+        change.detail = {"automatic": True}
+        change.resume()
+    elif case.stage is Stage.COLLECTING:
+        change = _Change(state, SYSTEM_ACTOR, "collection-closed", now, rules)
         change.enter(Stage.REVIEWING)
     elif case.stage is Stage.ANNOUNCING:
-        change = _Change(state, SYSTEM_ACTOR, "objection-period-ended", now)
+        change = _Change(state, SYSTEM_ACTOR, "objection-period-ended", now, rules)
         upheld = len(case.objections) >= state.policy.objection_threshold
         change.detail = {"objections": len(case.objections), "threshold": state.policy.objection_threshold}
         change.enter(Stage.DELIBERATING if upheld else Stage.IMPLEMENTING)
     else:
-        change = _Change(state, SYSTEM_ACTOR, "sla-breach", now)
+        change = _Change(state, SYSTEM_ACTOR, "sla-breach", now, rules)
         case.breaches += 1
-        change.detail = {"deadline": case.deadline.isoformat() if case.deadline else None}
+        if (pending := case.extension_request) is not None:  # a pending request does not stop the breach
+            change.detail["extension_request_lapsed"] = pending.days
+        change.detail["deadline"] = case.deadline.isoformat() if case.deadline else None
         if not change.escalate(EscalationReason.SLA_BREACH):
             # The town is the top: the case stays there, flagged, until somebody acts on it.
             case.overdue = True

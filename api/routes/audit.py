@@ -6,12 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
-from api.audit.report import ReplayReport, RunInfo
 from api.deps import ClientDep, CurrentCaller, SessionDep, SettingsDep, require_role
 from api.errors import error_responses
 from api.pagination import Page
 from api.services import audit
 from api.services.audit import RUN_ID, HistoryUpload
+from audit.report import ReplayReport, RunInfo
 from workflows.model import Role
 
 router = APIRouter(
@@ -29,7 +29,8 @@ RunId = Annotated[str | None, Query(pattern=RUN_ID, description="a run of the ca
 HISTORY_RESPONSE = {
     **FROM_TEMPORAL,
     200: {
-        "description": 'The history as `temporal workflow show -w case-<id> -o json` prints it: `{"events": [...]}`',
+        "description": 'The history as `temporal workflow show -w case-<id> -o json` prints it, `{"events": [...]}`, '
+        "with its payloads decrypted",
         "content": {"application/json": {}},
     },
 }
@@ -40,7 +41,7 @@ async def read_case_history(
     db: SessionDep, client: ClientDep, settings: SettingsDep, caller: CurrentCaller, case_id: CaseId,
     run_id: RunId = None,
 ) -> Response:  # fmt: skip
-    """One run of the case's Temporal history, byte for byte as the Temporal CLI prints it."""
+    """One run of the case's Temporal history, shaped byte for byte as the Temporal CLI prints it, decrypted."""
     body = await audit.read_history(db, client, settings, caller, case_id, run_id)
     return Response(content=body, media_type="application/json")
 
@@ -61,7 +62,13 @@ async def replay_case(
     return await audit.replay_case(db, client, settings, caller, case_id)
 
 
+# The one route that takes whole histories: its bodies may be larger (LINLI_MAX_HISTORY_BYTES; api/limits.py).
+HISTORY_UPLOAD = ("POST", f"{router.prefix}/replay")
+
+
 @router.post("/replay")
-async def replay_history(db: SessionDep, caller: CurrentCaller, upload: HistoryUpload) -> ReplayReport:
-    """The same for an uploaded history (one run, e.g. exported with `temporal workflow show -o json`)."""
-    return await audit.replay_upload(db, caller, upload)
+async def replay_history(
+    db: SessionDep, client: ClientDep, caller: CurrentCaller, upload: HistoryUpload
+) -> ReplayReport:
+    """The same for an uploaded history (one run: this API's export, or `temporal workflow show -o json`'s)."""
+    return await audit.replay_upload(db, client, caller, upload)

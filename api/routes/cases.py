@@ -13,10 +13,11 @@ from api.deps import ClientDep, CurrentCaller, SessionDep, SettingsDep
 from api.errors import error_responses, unprocessable
 from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from api.services import cases
-from api.services.cases import CaseCreate, CaseFilters, EventPublic
+from api.services.cases import CaseCreate, CaseFilters
 from api.services.units import CODE
 from api.text import refuse_nul
-from workflows.model import ACTION_BODIES, CaseView, Stage, Strict, Tier
+from core.rows import EventPublic
+from workflows.model import ACTION_BODIES, CasePublic, CaseView, Command, Stage, Tier, Urgency
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"], responses=error_responses(401, 403, 422))
 
@@ -44,12 +45,14 @@ async def read_cases(
     tier: Tier | None = None,
     unit: Annotated[str | None, Query(max_length=64, pattern=CODE)] = None,
     status: Literal["open", "closed"] | None = None,
-    overdue: bool | None = None,
+    urgency: Annotated[Urgency | None, Query(description="only cases of this urgency (紧急程度)")] = None,
+    overdue: Annotated[bool | None, Query(description="past the deadline now; a suspended case never is")] = None,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Page[CaseView]:
     """Cases in the caller's jurisdiction (a resident's own), newest first."""
-    filters = CaseFilters(stage=stage, tier=tier, unit=unit, status=status, overdue=overdue, cursor=cursor, limit=limit)
+    filters = CaseFilters(stage=stage, tier=tier, unit=unit, status=status, urgency=urgency, overdue=overdue,
+                          cursor=cursor, limit=limit)  # fmt: skip
     return await cases.list_cases(db, caller, filters)
 
 
@@ -71,7 +74,7 @@ async def read_case_events(
     return await cases.list_events(db, caller, case_id, cursor, limit)
 
 
-def _action_route(model: type[Strict]) -> Callable[..., Awaitable[CaseView]]:
+def _action_route(model: type[Command]) -> Callable[..., Awaitable[CaseView | CasePublic]]:
     has_required = any(f.is_required() for f in model.model_fields.values())
 
     async def handler(
@@ -82,11 +85,11 @@ def _action_route(model: type[Strict]) -> Callable[..., Awaitable[CaseView]]:
         case_id: CaseId,
         body: Annotated[model | None, Body(), AfterValidator(refuse_nul)] = None,  # type: ignore[valid-type]
         idempotency_key: IdempotencyKey = None,
-    ) -> CaseView:
+    ) -> CaseView | CasePublic:
         if body is None:
             if has_required:
                 raise unprocessable([{"loc": ["body"], "msg": "Field required", "type": "missing"}])
-            body = model()
+            body = model.model_validate({})
         return await cases.act(db, client, settings, caller, case_id, body, idempotency_key)
 
     return handler
@@ -97,9 +100,12 @@ for _action, _model in ACTION_BODIES.items():
         f"/{{case_id}}/actions/{_action}",
         _action_route(_model),
         methods=["POST"],
-        response_model=CaseView,
+        response_model=CaseView | CasePublic,
         responses=error_responses(404, 409, 503),
         name=f"case_{_action.replace('-', '_')}",
         summary=f"{_action}: {(_model.__doc__ or '').strip()}".rstrip(": "),
-        description=f"Apply `{_action}` to the case. 409 with the reason if the case's state does not allow it.",
+        description=(
+            f"Apply `{_action}` to the case. 409 with the reason if the case's state does not allow it. The answer is "
+            "the whole case, except for a resident acting on a case someone else filed: its public facts only."
+        ),
     )

@@ -1,4 +1,5 @@
-"""The supervisors' page: one HTML file that draws `/v1/supervision/stats` as a table and a bar chart.
+"""The supervisors' page: an HTML file (with its script and stylesheet under /assets) that draws
+`/v1/supervision/stats` as a table and a bar chart.
 
 The page itself holds no data. It asks for a token (or takes one from the URL fragment, which browsers
 never send to the server) and fetches the figures with it, so it shows only what that token may see.
@@ -11,10 +12,18 @@ from pathlib import Path
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
 router = APIRouter(tags=["pages"])
 
-PAGE = Path(__file__).resolve().parent.parent / "static" / "supervision.html"
+STATIC = Path(__file__).resolve().parent.parent / "static"
+PAGE = STATIC / "supervision.html"
+# The pages' scripts and stylesheets: files, not inline, so the pages' policy forbids every inline script.
+ASSETS = "/assets"
+
+
+def assets() -> StaticFiles:
+    return StaticFiles(directory=STATIC / "assets")
 
 
 @cache
@@ -24,5 +33,5 @@ def _page() -> str:
 
 @router.get("/supervision", response_class=HTMLResponse, include_in_schema=False)
 async def supervision_page() -> HTMLResponse:
-    """Per-unit rates for the caller's jurisdiction (`?unit=`, `?from=`, `?to=` pass through to the stats)."""
+    """Per-unit rates for the caller's jurisdiction (`?unit=`, `?from=`, `?to=`, `?urgency=` pass through)."""
     return HTMLResponse(_page(), headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})

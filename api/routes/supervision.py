@@ -13,7 +13,7 @@ from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, QueryTime
 from api.services import supervision
 from api.services.supervision import EscalationItem, OverdueCase, StatsReport
 from api.services.units import CODE
-from workflows.model import EscalationReason, Role, Stage, Tier
+from workflows.model import EscalationReason, Role, Stage, Tier, Urgency
 
 router = APIRouter(
     prefix="/v1/supervision",
@@ -25,24 +25,33 @@ router = APIRouter(
 Unit = Annotated[str | None, Query(max_length=64, pattern=CODE, description="narrow to this unit's subtree")]
 Cursor = Annotated[str | None, Query(max_length=500)]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+UrgencyFilter = Annotated[
+    Urgency | None, Query(description="only cases of this urgency (紧急程度): emergency, urgent, normal or complex")
+]
 
 
 @router.get("/overdue")
 async def read_overdue(
     db: SessionDep, caller: CurrentCaller, unit: Unit = None, tier: Tier | None = None, stage: Stage | None = None,
-    cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT,
+    urgency: UrgencyFilter = None, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT,
 ) -> Page[OverdueCase]:  # fmt: skip
-    """Open cases past their deadline in the caller's jurisdiction, most overdue first."""
-    return await supervision.overdue(db, caller, unit=unit, tier=tier, stage=stage, cursor=cursor, limit=limit)
+    """Open cases past their deadline in the caller's jurisdiction, most overdue first. A suspended case is
+    never overdue: its clock is stopped."""
+    return await supervision.overdue(
+        db, caller, unit=unit, tier=tier, stage=stage, urgency=urgency, cursor=cursor, limit=limit
+    )
 
 
 @router.get("/escalations")
 async def read_escalations(
     db: SessionDep, caller: CurrentCaller, unit: Unit = None, since: QueryTime | None = None,
-    reason: EscalationReason | None = None, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT,
+    reason: EscalationReason | None = None, urgency: UrgencyFilter = None, cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
 ) -> Page[EscalationItem]:  # fmt: skip
-    """What went up a tier, when, why and by whom; newest first."""
-    return await supervision.escalations(db, caller, unit=unit, since=since, reason=reason, cursor=cursor, limit=limit)
+    """What went up a tier, when, why and by whom; newest first. `urgency` is the case's urgency now."""
+    return await supervision.escalations(
+        db, caller, unit=unit, since=since, reason=reason, urgency=urgency, cursor=cursor, limit=limit
+    )
 
 
 @router.get("/stats", response_model=StatsReport, responses={200: {"content": {"text/csv": {}}}})
@@ -50,12 +59,16 @@ async def read_stats(
     db: SessionDep, caller: CurrentCaller, unit: Unit = None,
     period_from: Annotated[QueryTime | None, Query(alias="from")] = None,
     period_to: Annotated[QueryTime | None, Query(alias="to")] = None,
+    urgency: UrgencyFilter = None,
     format: Literal["json", "csv"] = "json",
 ) -> StatsReport | PlainTextResponse:  # fmt: skip
-    """Per-unit filed/closed/resolved counts and the four rates (definitions in the README)."""
+    """Per-unit filed/closed/resolved counts and the four rates (definitions in the README); with `urgency`,
+    of the cases of that urgency only."""
     if period_from and period_to and period_from >= period_to:
         raise unprocessable("'from' must be before 'to'")
-    report = await supervision.stats(db, caller, unit=unit, period_from=period_from, period_to=period_to)
+    report = await supervision.stats(
+        db, caller, unit=unit, period_from=period_from, period_to=period_to, urgency=urgency
+    )
     if format == "csv":
         return PlainTextResponse(supervision.stats_csv(report), media_type="text/csv; charset=utf-8")
     return report

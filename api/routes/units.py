@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Query
 from sqlmodel import select
 
 from api.deps import CurrentCaller, EngineDep, SessionDep, require_role
-from api.errors import ApiError, error_responses, unprocessable
+from api.errors import ApiError, error_responses, forbidden, unprocessable
 from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
 from api.services.scope import within
 from api.services.units import UnitError, UnitPublic, UnitTree, import_trees, public
@@ -19,11 +19,16 @@ router = APIRouter(prefix="/v1/units", tags=["units"], responses=error_responses
 
 
 @router.post("", status_code=201, dependencies=[require_role(Role.ADMIN)], responses=error_responses(403, 409))
-async def create_units(engine: EngineDep, tree: Annotated[UnitTree, Body()]) -> Page[UnitPublic]:
-    """Add a tree of units (a town with its communities and compounds, or a subtree under `parent`)."""
+async def create_units(engine: EngineDep, caller: CurrentCaller, tree: Annotated[UnitTree, Body()]) -> Page[UnitPublic]:
+    """Add a tree of units (a town with its communities and compounds, or a subtree under `parent`).
+
+    An admin scoped to a unit adds only under that unit or below it; a new town needs an unscoped admin.
+    """
     try:
-        created = await import_trees(engine, [tree])
+        created = await import_trees(engine, [tree], within=caller.unit_path)
     except UnitError as error:
+        if error.outside:
+            raise forbidden(str(error)) from None
         raise (ApiError(409, "conflict", str(error)) if error.conflict else unprocessable(str(error))) from None
     return Page(items=created)
 

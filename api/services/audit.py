@@ -3,6 +3,9 @@
 Temporal is the authority here, not the read model: a case the read model lost can still be audited (and
 is then reported as a mismatch), and an auditor scoped to a unit is checked against the unit the history
 says the case was filed at when the read model has no row for it.
+
+Temporal holds the payloads encrypted; auditors get them decrypted with the installation's keys (the
+client's data converter), and an upload may come either way.
 """
 
 from __future__ import annotations
@@ -13,16 +16,16 @@ from pydantic import Field
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client, WorkflowHistory
 
-from api.audit.check import CaseHistories, audit_case, case_id_of
-from api.audit.facts import read_run
-from api.audit.history import HistoryError, HistoryNotFound, cli_json, fetch_run, fetch_runs, parse_upload
-from api.audit.report import ReplayReport, RunInfo
 from api.auth import Caller
 from api.errors import ApiError, forbidden, not_found, unprocessable
 from api.services.cases import engine_call
+from audit.check import CaseHistories, audit_case
+from audit.facts import read_run
+from audit.history import HistoryError, HistoryNotFound, cli_json, decrypt, fetch_run, fetch_runs, parse_upload
+from audit.report import ReplayReport, RunInfo
 from core.settings import Settings
 from core.tables import CaseRecord
-from core.temporal import workflow_id
+from workflows import case_id_of, workflow_id
 from workflows.model import Strict
 
 RUN_ID = r"^[0-9a-fA-F-]{36}$"
@@ -38,7 +41,8 @@ class HistoryUpload(Strict):
 async def read_history(
     db: AsyncSession, client: Client, settings: Settings, caller: Caller, case_id: str, run_id: str | None
 ) -> bytes:
-    """One run's history, byte for byte what ``temporal workflow show -o json`` prints (default: the newest)."""
+    """One run's history (default: the newest) in the shape ``temporal workflow show -o json`` prints, byte for
+    byte, with its payloads decrypted: it replays with the SDK's own tools, and here."""
     record = await _visible_record(db, caller, case_id)
     async with engine_call(settings.command_timeout):
         try:
@@ -47,6 +51,8 @@ async def read_history(
             if run_id is not None:
                 raise not_found(f"case {case_id!r} has no run {run_id}") from None
             raise _missing(case_id, record) from None
+        except HistoryError as error:
+            raise ApiError(409, "unreadable_history", str(error)) from None
     if record is None:
         _check_filed_unit(caller, history)
     return cli_json(history)
@@ -65,19 +71,21 @@ async def replay_case(
 ) -> ReplayReport:
     """Replay every run of the case from Temporal and reconcile it with the read model."""
     runs = await _fetch_case(db, client, settings, caller, case_id)
-    return await audit_case(CaseHistories(workflow_id(case_id), runs), db)
+    return await audit_case(CaseHistories(workflow_id(case_id), runs), db, data_converter=client.data_converter)
 
 
-async def replay_upload(db: AsyncSession, caller: Caller, upload: HistoryUpload) -> ReplayReport:
-    """Replay an uploaded run; reconciled with the read model when it has the case."""
+async def replay_upload(db: AsyncSession, client: Client, caller: Caller, upload: HistoryUpload) -> ReplayReport:
+    """Replay an uploaded run, decrypted or as Temporal holds it; reconciled with the read model when it has
+    the case."""
     try:
-        history = parse_upload(upload.workflow_id, upload.history)
+        history = await decrypt(parse_upload(upload.workflow_id, upload.history), client.data_converter)
     except HistoryError as error:
         raise unprocessable(str(error)) from None
     if await _visible_record(db, caller, case_id_of(upload.workflow_id)) is None:
         _check_filed_unit(caller, history)
     try:
-        return await audit_case(CaseHistories(upload.workflow_id, [history], complete=False), db)
+        case = CaseHistories(upload.workflow_id, [history], complete=False)
+        return await audit_case(case, db, data_converter=client.data_converter)
     except RuntimeError as error:
         # The SDK's replay worker refuses histories it cannot even start on (e.g. events out of order).
         raise unprocessable(f"the history cannot be replayed: {error}") from None

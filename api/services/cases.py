@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import and_, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import (
     Client,
@@ -36,27 +36,34 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.auth import Caller
 from api.errors import ApiError, forbidden, invalid_transition, not_found, unprocessable
 from api.pagination import DEFAULT_LIMIT, Page, decode_cursor, encode_cursor
+from api.privacy import answered_to, shown_to
 from api.services.scope import scope_path, within
 from api.services.units import get_unit
 from api.text import refuse_nul
+from core.calendar import work_calendar
 from core.logging import get_logger, mask_phone
+from core.rows import EventPublic, event_public, event_row
 from core.settings import Settings
 from core.tables import CaseEventRecord, CaseFiling, CaseRecord, CommandRequest, now_utc
-from core.temporal import workflow_id
+from workflows import workflow_id
 from workflows.case import CaseWorkflow
 from workflows.model import (
-    Actor,
     CaseCommand,
+    CaseEvent,
     CaseFiled,
+    CasePublic,
     CaseView,
+    Command,
     CoSign,
     Merge,
     Object,
     Reporter,
     Role,
+    Stage,
     Strict,
     Tier,
     UnitPath,
+    Urgency,
     Withdraw,
 )
 from workflows.state import CaseInput
@@ -64,8 +71,6 @@ from workflows.state import CaseInput
 log = get_logger("linli.cases")
 
 FILING_ROLES = frozenset({Role.RESIDENT, Role.CASEWORKER, Role.SUPERVISOR, Role.ADMIN})
-RESIDENT_ACTIONS = frozenset({"co-sign", "object", "withdraw"})
-SUPERVISOR_ACTIONS = frozenset({"extend-deadline"})
 
 
 class Channel(StrEnum):
@@ -84,24 +89,11 @@ class CaseCreate(Strict):
     description: str = Field(min_length=1, max_length=4000)
     reporter: Reporter
     channel: Channel = Channel.IN_PERSON
+    urgency: Urgency = Field(default=Urgency.NORMAL, description="emergency | urgent | normal | complex")
 
     @model_validator(mode="after")
     def _no_nul(self) -> CaseCreate:
         return refuse_nul(self)
-
-
-class EventPublic(BaseModel):
-    seq: int | None = Field(description="sequence number in the case; null for a rejected command")
-    at: datetime
-    action: str
-    actor: Actor
-    result: str = Field(description="applied | rejected")
-    reason: str | None = None
-    from_stage: str | None
-    to_stage: str | None
-    from_tier: str | None
-    to_tier: str | None
-    detail: dict[str, Any]
 
 
 class CaseFilters(BaseModel):
@@ -109,6 +101,7 @@ class CaseFilters(BaseModel):
     tier: str | None = None
     unit: str | None = None
     status: str | None = None
+    urgency: str | None = None
     overdue: bool | None = None
     cursor: str | None = None
     limit: int = DEFAULT_LIMIT
@@ -146,11 +139,13 @@ async def file_case(
         channel=body.channel.value,
         filed_by=caller.actor,
         filed_at=filing.created_at,
+        urgency=body.urgency,
     )
+    calendar = await work_calendar(db, units.town, [filing.created_at.year, filing.created_at.year + 1])
     await release_connection(db)
     start = WithStartWorkflowOperation(
         CaseWorkflow.run,
-        CaseInput(filed=filed, policy=settings.sla_policy),
+        CaseInput(filed=filed, policy=settings.sla_policy, calendar=calendar),
         id=workflow_id(filed.id),
         task_queue=settings.task_queue,
         # Concurrent retries with one key all land on the one workflow, and never start it twice.
@@ -197,12 +192,12 @@ def _request_hash(body: BaseModel) -> str:
     return hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
 
 
-async def _claim_command_key(db: AsyncSession, caller: Caller, record: CaseRecord, body: Strict, key: str) -> None:
+async def _claim_command_key(db: AsyncSession, caller: Caller, record: CaseRecord, body: Command, key: str) -> None:
     """Remember what this key was first sent with; the same key with another command or case is a 409.
 
     (Temporal would answer a reused update id with the first command's result, as if it were this one's.)
     """
-    case_id, action, request_hash = record.id, str(getattr(body, "action")), _request_hash(body)  # noqa: B009
+    case_id, action, request_hash = record.id, body.action, _request_hash(body)
     claim = CommandRequest(principal_id=caller.id, idempotency_key=key, case_id=case_id, action=action,
                            request_hash=request_hash)  # fmt: skip
     if await _first_use(db, claim):
@@ -250,11 +245,18 @@ async def release_connection(db: AsyncSession) -> None:
 
 
 async def act(
-    db: AsyncSession, client: Client, settings: Settings, caller: Caller, case_id: str, body: Strict, key: str | None
+    db: AsyncSession, client: Client, settings: Settings, caller: Caller, case_id: str, body: Command, key: str | None
+) -> CaseView | CasePublic:
+    """Send one command to the case; the answer is the case as the caller may read it."""
+    return answered_to(caller, await _apply(db, client, settings, caller, case_id, body, key))
+
+
+async def _apply(
+    db: AsyncSession, client: Client, settings: Settings, caller: Caller, case_id: str, body: Command, key: str | None
 ) -> CaseView:
     """Send one command to the case. Rejections are 409 with the reason, and go into the audit trail."""
-    action = str(getattr(body, "action"))  # noqa: B009
-    # The case's JSON view is only needed when the case turns out closed; a command leaves it unread.
+    action = body.action
+    # The case's JSON view is only needed when a retry finds the case closed; a command leaves it unread.
     record = await _readable_record(db, caller, case_id, defer(CaseRecord.view))  # type: ignore[arg-type]
     with structlog.contextvars.bound_contextvars(case_id=case_id, action=action, actor=caller.id):
         _authorize(caller, record, body)
@@ -262,12 +264,8 @@ async def act(
             await _claim_command_key(db, caller, record, body, key)
         # Scoped per caller, so one person's key never answers for another's command.
         update_id = f"{caller.id}:{key}" if key else str(uuid.uuid4())
-        if record.status == "closed":
-            if key and await _already_applied(db, case_id, update_id):
-                return await _stored_view(db, record)  # a retry of the command that closed it
-            await _reject(
-                db, caller, record, body, f"the case is closed ({record.outcome}); {action} is no longer possible"
-            )
+        # Whether the case's state allows the command is the workflow's to say, closed or not: it refuses a
+        # command on a closed case while it still runs, and Temporal refuses one once it has ended (below).
         if isinstance(body, Merge):
             await _check_merge_target(db, caller, record, body)
         handle = client.get_workflow_handle_for(CaseWorkflow.run, workflow_id(case_id))
@@ -285,12 +283,12 @@ async def act(
         except RPCError as error:
             if error.status is not RPCStatusCode.NOT_FOUND:
                 raise
-            # The workflow finished between our read and the update: the case has just closed, perhaps by
-            # this very request's earlier attempt.
+            # The workflow has ended: the case is closed, perhaps by this very request's earlier attempt.
             await db.refresh(record)
             if key and await _already_applied(db, case_id, update_id):
-                return await _stored_view(db, record)
-            await _reject(db, caller, record, body, f"the case is closed; {action} is no longer possible")
+                return await _stored_view(db, record)  # a retry of the command that closed it
+            closed = f"the case is closed ({record.outcome})" if record.outcome else "the case is closed"
+            await _reject(db, caller, record, body, f"{closed}; {action} is no longer possible")
         log.info("case command applied", stage=view.stage.value, tier=view.tier.value, version=view.version)
         return view
 
@@ -307,20 +305,19 @@ async def _already_applied(db: AsyncSession, case_id: str, update_id: str) -> bo
     return found.first() is not None
 
 
-def _authorize(caller: Caller, record: CaseRecord, body: Strict) -> None:
-    action = str(getattr(body, "action"))  # noqa: B009
-    if caller.role is Role.AUDITOR:
-        raise forbidden("auditors have read-only access")
+def _authorize(caller: Caller, record: CaseRecord, body: Command) -> None:
+    """Who may give the command: the roles on its class, then the caller's jurisdiction (when is the workflow's)."""
+    if caller.role not in body.roles:
+        if caller.role is Role.AUDITOR:
+            raise forbidden("auditors have read-only access")
+        roles = ", ".join(sorted(body.roles))
+        raise forbidden(f"a {caller.role} cannot {body.action}; it is for: {roles}")
     if caller.role is Role.RESIDENT:
-        if action not in RESIDENT_ACTIONS:
-            raise forbidden(f"residents can {', '.join(sorted(RESIDENT_ACTIONS))}; {action} is for caseworkers")
         if isinstance(body, CoSign | Object) and body.resident != caller.name:
-            raise forbidden(f"residents {action} in their own name ({caller.name!r})")
+            raise forbidden(f"residents {body.action} in their own name ({caller.name!r})")
         if isinstance(body, Withdraw) and record.filed_by != caller.id:
             raise forbidden("residents can only withdraw cases they filed")
         return
-    if action in SUPERVISOR_ACTIONS and caller.role not in (Role.SUPERVISOR, Role.ADMIN):
-        raise forbidden(f"{action} is for supervisors")
     # The handling unit is the compound or one of its ancestors, so its path is a prefix of the case's.
     handling_path = UnitPath.from_path(record.unit_path).path_at(Tier(record.tier))
     if not caller.covers(handling_path):
@@ -328,6 +325,8 @@ def _authorize(caller: Caller, record: CaseRecord, body: Strict) -> None:
 
 
 async def _check_merge_target(db: AsyncSession, caller: Caller, record: CaseRecord, body: Merge) -> None:
+    """The one state check left to the API: the target is another case, whose state this case's workflow
+    cannot see (nor should it wait on another workflow inside a validator), so the read model answers."""
     target = await db.get(CaseRecord, body.into)
     if target is None or not caller.covers(target.unit_path):
         raise unprocessable(f"merge: no case {body.into!r} in your jurisdiction")
@@ -335,17 +334,14 @@ async def _check_merge_target(db: AsyncSession, caller: Caller, record: CaseReco
         await _reject(db, caller, record, body, f"merge: case {body.into} is closed")
 
 
-async def _reject(db: AsyncSession, caller: Caller, record: CaseRecord, body: Strict, reason: str) -> None:
+async def _reject(db: AsyncSession, caller: Caller, record: CaseRecord, body: Command, reason: str) -> None:
     """Write the rejected command to the audit trail (it never reaches the history), then answer 409."""
-    action = str(getattr(body, "action"))  # noqa: B009
-    db.add(
-        CaseEventRecord(
-            case_id=record.id, seq=None, at=now_utc(), action=action, actor_id=caller.id, actor_name=caller.name,
-            actor_role=caller.role.value, result="rejected", reason=reason, from_stage=record.stage,
-            to_stage=record.stage, from_tier=record.tier, to_tier=record.tier,
-            detail=body.model_dump(mode="json", exclude={"action"}, exclude_none=True),
-        )
+    stage, tier = Stage(record.stage), Tier(record.tier)
+    attempted = CaseEvent(
+        seq=record.version, at=now_utc(), action=body.action, actor=caller.actor, from_stage=stage, to_stage=stage,
+        from_tier=tier, to_tier=tier, detail=body.model_dump(mode="json", exclude={"action"}, exclude_none=True),
     )  # fmt: skip
+    db.add(CaseEventRecord.model_validate(event_row(record.id, attempted, rejected_because=reason)))
     await db.commit()
     log.info("case command rejected", reason=reason)
     raise invalid_transition(reason)
@@ -371,7 +367,7 @@ async def read_case(db: AsyncSession, caller: Caller, case_id: str) -> CaseView:
     record = await _readable_record(db, caller, case_id)
     if caller.role is Role.RESIDENT and record.filed_by != caller.id:
         raise forbidden("residents see only the cases they filed")
-    return CaseView.model_validate(record.view)
+    return shown_to(caller, CaseView.model_validate(record.view))
 
 
 async def list_cases(db: AsyncSession, caller: Caller, f: CaseFilters) -> Page[CaseView]:
@@ -385,11 +381,14 @@ async def list_cases(db: AsyncSession, caller: Caller, f: CaseFilters) -> Page[C
         (CaseRecord.stage, f.stage),
         (CaseRecord.tier, f.tier),
         (CaseRecord.status, f.status),
+        (CaseRecord.urgency, f.urgency),
     ):
         if value is not None:
             query = query.where(column == value)
     if f.overdue is not None:
-        late = and_(CaseRecord.status == "open", or_(CaseRecord.overdue, CaseRecord.deadline < now_utc()))  # type: ignore[arg-type,operator]
+        # Never a suspended case: its clock is stopped (and with no deadline it would match neither filter).
+        running = col(CaseRecord.suspended).is_(False)
+        late = and_(CaseRecord.status == "open", running, or_(CaseRecord.overdue, CaseRecord.deadline < now_utc()))  # type: ignore[arg-type,operator]
         query = query.where(late if f.overdue else ~late)
     if f.cursor:
         at, last_id = decode_cursor(f.cursor, datetime, str)
@@ -399,7 +398,7 @@ async def list_cases(db: AsyncSession, caller: Caller, f: CaseFilters) -> Page[C
     more = len(rows) > f.limit
     rows = rows[: f.limit]
     cursor = encode_cursor(rows[-1].filed_at.isoformat(), rows[-1].id) if more else None
-    return Page(items=[CaseView.model_validate(r.view) for r in rows], next_cursor=cursor)
+    return Page(items=[shown_to(caller, CaseView.model_validate(r.view)) for r in rows], next_cursor=cursor)
 
 
 async def list_events(
@@ -414,14 +413,6 @@ async def list_events(
     more = len(rows) > limit
     rows = rows[:limit]
     return Page(
-        items=[_event_public(r) for r in rows],
+        items=[event_public(r) for r in rows],
         next_cursor=encode_cursor(rows[-1].id) if more and rows else None,
     )
-
-
-def _event_public(r: CaseEventRecord) -> EventPublic:
-    return EventPublic(
-        seq=r.seq, at=r.at, action=r.action, actor=Actor(id=r.actor_id, name=r.actor_name, role=Role(r.actor_role)),
-        result=r.result, reason=r.reason, from_stage=r.from_stage, to_stage=r.to_stage, from_tier=r.from_tier,
-        to_tier=r.to_tier, detail=r.detail,
-    )  # fmt: skip

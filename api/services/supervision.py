@@ -1,6 +1,8 @@
 """What supervisors ask every morning: what is overdue, what went up and why, how each unit is doing.
 
-All three read the read model only, scoped to the caller's jurisdiction by the materialized path.
+All three read the read model only, scoped to the caller's jurisdiction by the materialized path, and
+each can be narrowed to the cases of one urgency. A suspended case is never overdue: its clock is stopped
+(the workflow clears its deadline meanwhile; the filters say so too, so the rule does not rest on that).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from api.auth import Caller
 from api.pagination import Page, decode_cursor, encode_cursor
 from api.services.scope import scope_path, within, within_by_scan
 from core.tables import CaseEscalationRecord, CaseRecord, Unit, now_utc
-from workflows.model import CaseView, Escalation
+from workflows.model import CaseView, Escalation, Urgency
 
 SATISFIED = ("satisfied", "basically_satisfied")  # 满意 and 基本满意 both count, as the hotlines do
 
@@ -33,23 +35,34 @@ class OverdueCase(BaseModel):
     handling_unit: str
     stage: str
     tier: str
+    urgency: Urgency
     deadline: datetime
+    deadline_provisional: bool = Field(
+        description="counted across a year whose official schedule is not loaded yet (Mon–Fri only)"
+    )
     overdue_by: timedelta = Field(description="how long past the deadline (ISO 8601 duration)")
     overdue_by_seconds: int
     flagged: bool = Field(description="the workflow has already marked it overdue at the town")
     escalations: list[Escalation]
 
 
+def _late_now(now: datetime) -> list[Any]:
+    """Open, past its deadline by the clock, and not suspended: what "overdue now" means everywhere."""
+    return [CaseRecord.status == "open", col(CaseRecord.deadline) < now, col(CaseRecord.suspended).is_(False)]
+
+
 async def overdue(
     db: AsyncSession, caller: Caller, *, unit: str | None, tier: str | None, stage: str | None,
-    cursor: str | None, limit: int,
+    cursor: str | None, limit: int, urgency: Urgency | None = None,
 ) -> Page[OverdueCase]:  # fmt: skip
     """Open cases past their deadline (by the clock, not only by the flag), most overdue first."""
     now = now_utc()
     path, _ = await scope_path(db, caller, unit)
-    query = select(CaseRecord).where(CaseRecord.status == "open", col(CaseRecord.deadline) < now)
+    query = select(CaseRecord).where(*_late_now(now))
     if path:
         query = query.where(within_by_scan(CaseRecord.unit_path, path))
+    if urgency:
+        query = query.where(col(CaseRecord.urgency) == urgency)
     if tier:
         query = query.where(CaseRecord.tier == tier)
     if stage:
@@ -74,7 +87,8 @@ def _overdue_item(row: CaseRecord, now: datetime) -> OverdueCase:
     late = timedelta(seconds=int((now - row.deadline).total_seconds()))
     return OverdueCase(
         id=row.id, number=row.number, title=row.title, unit=row.unit, handling_unit=row.handling_unit,
-        stage=row.stage, tier=row.tier, deadline=row.deadline, overdue_by=late,
+        stage=row.stage, tier=row.tier, urgency=Urgency(row.urgency), deadline=row.deadline,
+        deadline_provisional=row.deadline_provisional, overdue_by=late,
         overdue_by_seconds=int(late.total_seconds()), flagged=row.overdue, escalations=view.escalations,
     )  # fmt: skip
 
@@ -96,16 +110,18 @@ class EscalationItem(BaseModel):
     stage_now: str
     tier_now: str
     status_now: str
+    urgency_now: Urgency
 
 
 async def escalations(
     db: AsyncSession, caller: Caller, *, unit: str | None, since: datetime | None, reason: str | None,
-    cursor: str | None, limit: int,
+    cursor: str | None, limit: int, urgency: Urgency | None = None,
 ) -> Page[EscalationItem]:  # fmt: skip
-    """Escalations of cases in the jurisdiction, newest first."""
+    """Escalations of cases in the jurisdiction, newest first (``urgency``: of cases of that urgency now)."""
     path, _ = await scope_path(db, caller, unit)
     e = CaseEscalationRecord
-    now = (CaseRecord.number, CaseRecord.title, CaseRecord.stage, CaseRecord.tier, CaseRecord.status)
+    now = (CaseRecord.number, CaseRecord.title, CaseRecord.stage, CaseRecord.tier, CaseRecord.status,
+           CaseRecord.urgency)  # fmt: skip
     query = select(e, *now).join(CaseRecord, col(CaseRecord.id) == col(e.case_id))  # type: ignore[call-overload]
     if path:
         query = query.where(within(e.unit_path, path))
@@ -113,6 +129,8 @@ async def escalations(
         query = query.where(col(e.at) >= since)
     if reason:
         query = query.where(e.reason == reason)
+    if urgency:  # the case's row is joined for every escalation anyway: this costs no extra read
+        query = query.where(col(CaseRecord.urgency) == urgency)
     if cursor:
         before, before_id = decode_cursor(cursor, datetime, int)
         query = query.where(or_(col(e.at) < before, and_(col(e.at) == before, col(e.id) < before_id)))
@@ -132,8 +150,9 @@ async def escalations(
             stage_now=stage,
             tier_now=tier,
             status_now=status,
+            urgency_now=Urgency(urgency_now),
         )  # fmt: skip
-        for r, number, title, stage, tier, status in rows[:limit]
+        for r, number, title, stage, tier, status, urgency_now in rows[:limit]
     ]
     last = rows[limit - 1][0] if len(rows) > limit else None
     return Page(items=items, next_cursor=encode_cursor(last.at.isoformat(), last.id) if last else None)
@@ -176,6 +195,7 @@ class UnitStats(BaseModel):
 
 class StatsReport(BaseModel):
     unit: str | None = Field(description="the scope; null: the whole system")
+    urgency: Urgency | None = Field(default=None, description="only the cases of this urgency; null: every case")
     period_from: datetime | None
     period_to: datetime | None
     total: UnitStats
@@ -220,25 +240,22 @@ CHILD_COLUMN = {
 
 
 async def stats(
-    db: AsyncSession, caller: Caller, *, unit: str | None, period_from: datetime | None, period_to: datetime | None
-) -> StatsReport:
+    db: AsyncSession, caller: Caller, *, unit: str | None, period_from: datetime | None, period_to: datetime | None,
+    urgency: Urgency | None = None,
+) -> StatsReport:  # fmt: skip
     """Per unit one level below the scope (a town's communities, a community's compounds), plus the total."""
     path, scope = await scope_path(db, caller, unit)
     group = CHILD_COLUMN[scope.kind if scope else None]
     in_scope = [within(CaseRecord.unit_path, path)] if path else []
+    if urgency:  # urgency is in the covering index: the figures still come from the index alone
+        in_scope.append(col(CaseRecord.urgency) == urgency)
     filed = [*in_scope]
     if period_from:
         filed.append(col(CaseRecord.filed_at) >= period_from)
     if period_to:
         filed.append(col(CaseRecord.filed_at) < period_to)
     counts = (await db.exec(select(group, *_counter_columns()).where(*filed).group_by(group))).all()
-    late = (
-        await db.exec(
-            select(group, func.count())
-            .where(*in_scope, CaseRecord.status == "open", col(CaseRecord.deadline) < now_utc())
-            .group_by(group)
-        )
-    ).all()
+    late = (await db.exec(select(group, func.count()).where(*in_scope, *_late_now(now_utc())).group_by(group))).all()
 
     children = await _child_units(db, scope)
     by_code = {u.code: UnitStats(unit=u.code, name=u.name, kind=u.kind) for u in children}
@@ -258,7 +275,7 @@ async def stats(
         for field in (*COUNTERS, "overdue_now"):
             setattr(total, field, getattr(total, field) + getattr(row, field))
     return StatsReport(
-        unit=scope.code if scope else None, period_from=period_from, period_to=period_to,
+        unit=scope.code if scope else None, urgency=urgency, period_from=period_from, period_to=period_to,
         total=total.with_rates(), items=[r.with_rates() for r in by_code.values()],
     )  # fmt: skip
 

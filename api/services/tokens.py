@@ -60,3 +60,23 @@ async def revoke_token(engine: AsyncEngine, *, token: str | None = None, princip
             update(Principal).where(condition, Principal.revoked_at.is_(None)).values(revoked_at=now_utc())  # type: ignore[union-attr,arg-type]
         )
     return int(result.rowcount)
+
+
+BOOTSTRAP_NAME = "linli up"
+
+
+async def issue_bootstrap_token(engine: AsyncEngine) -> str:
+    """The admin token `linli up` prints: a new one at each start, and the previous start's revoked.
+
+    Only a token's hash is stored, so the old one cannot be shown again; leaving it valid would mean one
+    more live admin token per restart, each sitting in some terminal's scrollback.
+    """
+    async with engine.begin() as db:
+        await db.execute(
+            update(Principal)
+            .where(Principal.name == BOOTSTRAP_NAME, Principal.role == Role.ADMIN.value,  # type: ignore[arg-type]
+                   Principal.unit_code.is_(None), Principal.revoked_at.is_(None))  # type: ignore[union-attr]
+            .values(revoked_at=now_utc())
+        )  # fmt: skip
+    token, _ = await issue_token(engine, role=Role.ADMIN.value, name=BOOTSTRAP_NAME, unit=None)
+    return token

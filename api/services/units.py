@@ -42,22 +42,31 @@ class UnitPublic(BaseModel):
 
 
 class UnitError(ValueError):
-    def __init__(self, detail: str, *, conflict: bool = False) -> None:
+    def __init__(self, detail: str, *, conflict: bool = False, outside: bool = False) -> None:
         super().__init__(detail)
         self.conflict = conflict
+        self.outside = outside  # the tree would reach outside the caller's jurisdiction (403)
 
 
 def public(unit: Unit) -> UnitPublic:
     return UnitPublic(code=unit.code, name=unit.name, kind=unit.kind, parent=unit.parent_code, path=unit.path)
 
 
-async def import_trees(engine: AsyncEngine, trees: list[UnitTree]) -> list[UnitPublic]:
-    """Add whole trees in one transaction: all of them or, on any error, none."""
+async def import_trees(engine: AsyncEngine, trees: list[UnitTree], *, within: str | None = None) -> list[UnitPublic]:
+    """Add whole trees in one transaction: all of them or, on any error, none.
+
+    ``within`` is the jurisdiction of whoever adds them (a unit's path; None: the whole system). A tree may
+    hang only from a unit inside it, so an admin scoped to a town adds communities and compounds to that
+    town and to nothing else, and a new town needs an admin of the whole system.
+    """
     async with AsyncSession(engine, expire_on_commit=False) as db:
         created: list[Unit] = []
         seen: set[str] = set()
         for tree in trees:
             parent_path = await _parent_path(db, tree)
+            if within is not None and not parent_path.startswith(within):
+                where = "a new town" if tree.parent is None else f"a unit under {tree.parent!r}"
+                raise UnitError(f"{tree.code}: {where} is outside your jurisdiction", outside=True)
             _flatten(tree, parent_path, tree.parent, created, seen)
         existing = (await db.exec(select(Unit.code).where(Unit.code.in_(seen)))).all()  # type: ignore[attr-defined]
         if existing:

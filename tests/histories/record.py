@@ -2,8 +2,10 @@
 
     python -m tests.histories.record
 
-Run it only when the workflow's behaviour changes on purpose; keep the old files too (rename them),
-so cases already running under the old code are still proven to replay.
+Records only the scenarios that have no saved history yet: the old files stay as they are, so cases
+already running under the old code are still proven to replay. To record one again on purpose, rename
+its old file first (keep it). Histories are saved decrypted,
+so that they replay anywhere (CI, stock tools) without the recording's throwaway key.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+from audit.history import fetch_run
 from core.devserver import DevServer
-from core.temporal import workflow_id
-from tests.utils.scenarios import SCENARIOS, scenario_settings
+from tests.utils.scenarios import ALL_SCENARIOS, settings_for
 from tests.utils.stack import Stack
+from workflows import workflow_id
 
 HERE = Path(__file__).parent
 
@@ -32,13 +35,15 @@ async def record() -> None:
         await server.wait_ready()
         with tempfile.TemporaryDirectory() as tmp:
             directory = Path(tmp)
-            for name, scenario in SCENARIOS.items():
+            for name, scenario in ALL_SCENARIOS.items():
+                if (HERE / f"{name}.json").exists():
+                    continue
                 async with Stack(
                     temporal_address=server.address, database_url=f"sqlite:///{directory / name}.db",
-                    data_dir=directory, **scenario_settings(directory),
+                    data_dir=directory, **settings_for(name, directory),
                 ) as stack:  # fmt: skip
                     case_id = await scenario(stack)
-                    history = await stack.temporal.get_workflow_handle(workflow_id(case_id)).fetch_history()
+                    history = await fetch_run(stack.temporal, workflow_id(case_id))  # decrypted
                     (HERE / f"{name}.json").write_text(history.to_json())
                     sys.stdout.write(f"recorded {name}: {len(history.events)} events\n")
     finally:

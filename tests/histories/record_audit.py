@@ -6,12 +6,13 @@
     python -m tests.histories.record_audit
 
 Like ``record``, run it only when the workflow's behaviour changes on purpose, and keep the old files.
+Like it too, it saves histories decrypted: the CLI's export has its payloads decoded and is written back
+in the CLI's own shape (``cli_json``, which the audit tests hold to the CLI byte for byte).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
 import subprocess
 import sys
@@ -20,13 +21,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from api.audit.history import fetch_runs
+from temporalio.client import WorkflowHistory
+
+from audit.history import cli_json, decrypt, fetch_runs
 from core.devserver import DevServer
-from core.temporal import workflow_id
 from core.temporal_cli import find_temporal_cli
 from tests.utils.long_cases import EarlyContinueAsNewDevServer, long_case
 from tests.utils.scenarios import SCENARIOS, scenario_settings
 from tests.utils.stack import Stack
+from workflows import workflow_id
 
 HERE = Path(__file__).parent
 CONTINUED = HERE / "continued_as_new"
@@ -73,8 +76,10 @@ async def _export_with_cli(stack: Stack, address: str) -> None:
         [str(find_temporal_cli()), "workflow", "show", "-w", workflow_id(case_id), "--address", address, "-o", "json"],
         capture_output=True, check=True,
     )  # fmt: skip
-    (HERE / "cli_exported.json").write_bytes(shown.stdout)
-    sys.stdout.write(f"recorded cli_exported: {len(json.loads(shown.stdout)['events'])} events\n")
+    exported = WorkflowHistory.from_json(workflow_id(case_id), shown.stdout.decode())
+    history = await decrypt(exported, stack.temporal.data_converter)
+    (HERE / "cli_exported.json").write_bytes(cli_json(history))
+    sys.stdout.write(f"recorded cli_exported: {len(history.events)} events\n")
 
 
 async def _record_continued(stack: Stack) -> None:

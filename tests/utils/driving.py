@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 
 from bench.lifecycle import COMMANDS
-from core.temporal import workflow_id
 from tests.utils.stack import Stack
+from workflows import workflow_id
 from workflows.case import CaseWorkflow
 
 # The same eight commands the lifecycle benchmark drives: file, then these seven.

@@ -27,6 +27,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from api.routes.audit import HISTORY_UPLOAD
 from tests.utils.stack import Stack, eventually, walk
 
 # What every answer is held to. `positive_data_acceptance` is left out on purpose: a well-formed command
@@ -47,6 +48,13 @@ EXAMPLES = int(os.environ.get("LINLI_FUZZ_EXAMPLES", "25"))
 CONFIG = SchemathesisConfig.from_dict({"generation": {"with-security-parameters": False}})
 
 Send = Callable[[Any], httpx.Response]
+
+# Bodies no schema-driven generator makes: nesting far past any parser's stack, closed and never closed.
+# Every operation that takes a body must refuse them as documented (422), before its route runs.
+TOO_DEEP = {
+    "nested 10,000 deep": b'{"a": [' * 5000 + b"0" + b"]}" * 5000,
+    "10,000 brackets never closed": b"[" * 10_000,
+}
 
 
 async def seed_cases(stack: Stack, headers: dict[str, str]) -> list[str]:
@@ -87,7 +95,27 @@ class Fuzzer:
                     pass  # nothing to make invalid: the operation takes no parameters and no body
                 except (Exception, BaseExceptionGroup) as error:  # the smallest failing example, or a check's group
                     failures.append(f"{operation.label} [{mode.value}]\n{error}")
+            if operation.body:
+                try:
+                    self._refuse_hostile_bodies(operation, send)
+                except (Exception, BaseExceptionGroup) as error:
+                    failures.append(f"{operation.label} [hostile body]\n{str(error)[:2000]}")  # its curl holds the body
         return failures
+
+    def _refuse_hostile_bodies(self, operation: Any, send: Send) -> None:
+        """Too deep for any parser (422) from every caller, and one byte past the route's size limit (413)."""
+        settings = self.stack.settings
+        large = (operation.method.upper(), operation.path) == HISTORY_UPLOAD
+        too_large = b" " * ((settings.max_history_bytes if large else settings.max_body_bytes) + 1)
+        known = {"case_id": self.case_ids[0], "year": 2026}  # a real case; a year with a schedule
+        path = {name: value for name, value in known.items() if f"{{{name}}}" in operation.path} or None
+        hostile = [(self.tokens[0], "one byte too large", too_large, 413)]
+        hostile += [(token, name, body, 422) for token in self.tokens for name, body in TOO_DEEP.items()]
+        for token, name, body, status in hostile:
+            case = operation.Case(body=body, media_type="application/json", headers=token, path_parameters=path)
+            response = send(case)
+            case.validate_response(response, checks=CONFORMS)
+            assert response.status_code == status, f"{name}: {response.status_code} {response.text[:300]}"
 
     def _fuzz(self, operation: Any, mode: GenerationMode, send: Send) -> None:
         checks = CHECKS[mode]

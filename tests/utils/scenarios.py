@@ -7,10 +7,14 @@ the scenario is about.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from tests.utils.stack import LONG, SECONDS, Stack, eventually, sla_file, walk
+from workflows import workflow_id
+from workflows.case import CaseWorkflow
+from workflows.clock import YearSchedule
 
 
 def scenario_settings(directory: Path) -> dict[str, Any]:
@@ -70,9 +74,87 @@ async def withdrawn_after_merge(stack: Stack) -> str:
     return first
 
 
+# --- the clock (v2): run under the default policy, working days and all, at full scale --------------------
+
+
+async def working_days(stack: Stack) -> str:
+    """Deadlines in working days through review and deliberation; a decision giving 5 working days."""
+    worker = await stack.headers("caseworker", "compound-a1x", "网格员")
+    cid: str = (await stack.file(worker))["id"]
+    await walk(stack, worker, cid, "announcing")
+    await stack.ok(cid, "extend-deadline", await stack.headers("supervisor", "town-a"), days=2, reason="Holiday")
+    return cid
+
+
+async def emergency(stack: Stack) -> str:
+    """Filed as an emergency: no collection window, review in hours, fast-tracked, fixed, visited."""
+    worker = await stack.headers("caseworker", "compound-a1x", "网格员")
+    cid: str = (await stack.file(worker, urgency="emergency", title="Gas smell in stairwell 2"))["id"]
+    await stack.ok(cid, "fast-track", worker, assignee="燃气公司", note="Valve closed, repair today")
+    await stack.ok(cid, "complete", worker, summary="Pipe joint replaced")
+    await stack.ok(cid, "record-visit", worker, satisfaction="satisfied")
+    return cid
+
+
+async def suspended_and_resumed(stack: Stack) -> str:
+    """Suspended and resumed by hand; suspended again until a moment that passes, and resumed by itself."""
+    worker = await stack.headers("caseworker", "compound-a1x", "网格员")
+    cid: str = (await stack.file(worker))["id"]
+    await stack.ok(cid, "submit", worker)
+    await stack.ok(cid, "set-urgency", worker, urgency="urgent", reason="No water on floors 5-8")
+    await stack.ok(cid, "suspend", worker, reason="waiting_for_resident", note="Resident away")
+    await stack.ok(cid, "resume", worker, note="Resident back")
+    until = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
+    await stack.ok(cid, "suspend", worker, reason="waiting_for_third_party", note="Water company", until=until)
+    await eventually(lambda: stack.case(cid, worker), lambda c: c["suspended"] is None)
+    await stack.ok(cid, "accept", worker, note="Water company has answered")
+    return cid
+
+
+async def extensions(stack: Stack) -> str:
+    """An extension requested and approved for fewer days, another requested and denied."""
+    worker = await stack.headers("caseworker", "compound-a1x", "网格员")
+    supervisor = await stack.headers("supervisor", "town-a", "综治中心")
+    cid: str = (await stack.file(worker))["id"]
+    await stack.ok(cid, "submit", worker)
+    await stack.ok(cid, "request-extension", worker, days=3, reason="Waiting for the pipe supplier")
+    await stack.ok(cid, "decide-extension", supervisor, approve=True, days=2, note="Two days")
+    await stack.ok(cid, "request-extension", worker, days=5, reason="Still waiting")
+    await stack.ok(cid, "decide-extension", supervisor, approve=False, note="Do it within the time")
+    return cid
+
+
+async def calendar_updated(stack: Stack) -> str:
+    """A day inside the running deadline becomes a town holiday: the case is counted again on the new calendar."""
+    worker = await stack.headers("caseworker", "compound-a1x", "网格员")
+    cid: str = (await stack.file(worker))["id"]
+    case = await stack.ok(cid, "submit", worker)
+    deadline = datetime.fromisoformat(case["deadline"])
+    closure = (deadline - timedelta(hours=16)).date()  # the deadline's own (Beijing) day
+    schedule = YearSchedule(year=closure.year, complete=False, holidays=[closure])
+    handle = stack.temporal.get_workflow_handle(workflow_id(cid))
+    await handle.execute_update(CaseWorkflow.calendar, schedule)
+    moved = await stack.case(cid, worker)
+    assert moved["deadline"] > case["deadline"], (case["deadline"], moved["deadline"])
+    return cid
+
+
 SCENARIOS: dict[str, Callable[[Stack], Awaitable[str]]] = {
     "resolved": resolved,
     "escalated_to_overdue": escalated_to_overdue,
     "objected_and_revisited": objected_and_revisited,
     "withdrawn_after_merge": withdrawn_after_merge,
 }
+CLOCK_SCENARIOS: dict[str, Callable[[Stack], Awaitable[str]]] = {
+    "working_days": working_days,
+    "emergency": emergency,
+    "suspended_and_resumed": suspended_and_resumed,
+    "extensions": extensions,
+    "calendar_updated": calendar_updated,
+}
+ALL_SCENARIOS = {**SCENARIOS, **CLOCK_SCENARIOS}
+
+
+def settings_for(name: str, directory: Path) -> dict[str, Any]:
+    """The v1-era scenarios run on short windows; the clock's on the default policy as filed today."""
+    return scenario_settings(directory) if name in SCENARIOS else {}

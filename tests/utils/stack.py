@@ -17,10 +17,10 @@ from temporalio.worker import Worker
 from api.app import create_app
 from api.services.tokens import issue_token
 from api.services.units import UnitTree, import_trees
+from api.worker import build_worker
 from core.db import create_engine, upgrade_schema
 from core.settings import Settings
-from core.temporal import DATA_CONVERTER
-from workflows.worker import build_worker
+from core.temporal import data_converter
 
 # town-a › community-a1 › compound-a1x, compound-a1y ; community-a2 › compound-a2x
 # town-b › community-b1 › compound-b1x
@@ -59,7 +59,8 @@ class Stack:
         self.engine = create_engine(self.settings.db_url)
         await upgrade_schema(self.engine)
         await import_trees(self.engine, [UnitTree.model_validate(u) for u in UNITS])
-        self.temporal = await Client.connect(self.settings.temporal_address, data_converter=DATA_CONVERTER)
+        converter = data_converter(self.settings)  # the API's and the worker's: payloads encrypted
+        self.temporal = await Client.connect(self.settings.temporal_address, data_converter=converter)
         self._lifespan = self.app.router.lifespan_context(self.app)
         await self._lifespan.__aenter__()
         self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://linli")

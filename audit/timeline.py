@@ -7,7 +7,10 @@ workflow produced. We walk the history and attach to each record the event it ca
 - the start of the first run → the ``file`` event (and the policy in force);
 - an accepted ``act`` update that succeeded → the next command event with the same actor, action and
   arguments (a handler can still refuse an accepted update: that entry is ``rejected``, with the reason);
-- a fired timer → the deadline event the workflow applied at or after it (none: the deadline had moved);
+- a fired timer → the deadline event the workflow applied at or after it (none: the deadline had moved):
+  a window that closed, a breach, a suspension that ended by itself;
+- an accepted ``calendar`` update (a year of the town's working days loaded or changed) → the
+  ``calendar-updated`` event it made for that year (none: the case's deadline did not move);
 - the end of a run → continued as new, or terminated/failed by somebody, with why.
 
 Entries come out in the case's own order (event seq), with the records that changed nothing in place.
@@ -18,19 +21,23 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from api.audit.facts import ACT, RunFacts, Timer, Update
-from api.audit.replay import RunCapture
-from api.audit.report import TimelineEntry, TimerFired
+from audit.facts import RunFacts, Timer, Update
+from audit.replay import RunCapture
+from audit.report import TimelineEntry, TimerFired
+from workflows import ACT, CALENDAR
 from workflows.model import SYSTEM_ACTOR, Actor, CaseEvent, Escalation, EscalationReason, Role
 
 NOT_REPLAYED = "the replay stopped before this point, so what it changed is not known"
+# The one event of the system's that no timer causes: it stands on the calendar update that brought it.
+CALENDAR_UPDATED = "calendar-updated"
 
 
 def run_timeline(facts: RunFacts, capture: RunCapture, *, replayed: bool = True) -> list[TimelineEntry]:
     """The run's timeline; after a failed replay, records past the failure come without their transitions."""
     events = sorted(capture.events.values(), key=lambda e: e.seq)
     commands = deque(e for e in events if e.actor.role is not Role.SYSTEM and e.action != "file")
-    deadlines = [e for e in events if e.actor.role is Role.SYSTEM]
+    retimed = deque(e for e in events if e.actor.role is Role.SYSTEM and e.action == CALENDAR_UPDATED)
+    deadlines = [e for e in events if e.actor.role is Role.SYSTEM and e.action != CALENDAR_UPDATED]
     entries: list[TimelineEntry] = []
     if facts.input.state is None:
         filed = next((e for e in events if e.action == "file"), None)
@@ -39,9 +46,12 @@ def run_timeline(facts: RunFacts, capture: RunCapture, *, replayed: bool = True)
         if update.name == ACT and update.command is not None:
             event = _take_command(commands, update) if update.outcome == "applied" else None
             entries.append(_command(facts, update, event, replayed))
+        elif update.name == CALENDAR and update.schedule is not None:
+            event = _take_retiming(retimed, update) if update.outcome == "applied" else None
+            entries.append(_calendar(facts, update, event, replayed))
     entries += _deadlines(facts, deadlines, replayed)
     # Events the history has no record for would be a contradiction; show them rather than lose them.
-    entries += [_unlinked(facts, e) for e in commands]
+    entries += [_unlinked(facts, e) for e in (*commands, *retimed)]
     if facts.end is not None and facts.end.status != "completed":
         entries.append(_run_end(facts))
     return _in_case_order(entries)
@@ -55,6 +65,18 @@ def _take_command(commands: deque[CaseEvent], update: Update) -> CaseEvent | Non
         # The event records the command's arguments, plus what it led to (an escalation, say).
         if event.actor == actor and event.action == body.action and arguments.items() <= event.detail.items():
             commands.remove(event)
+            return event
+    return None
+
+
+def _take_retiming(retimed: deque[CaseEvent], update: Update) -> CaseEvent | None:
+    """The ``calendar-updated`` event an update made: of its year, and already in the case it answered with
+    (an update that moved nothing answered with an earlier version, so it never takes a later update's event)."""
+    assert update.schedule is not None
+    answered = update.result.get("version") if isinstance(update.result, dict) else None
+    for event in retimed:
+        if event.detail.get("year") == update.schedule.year and (answered is None or event.seq <= answered):
+            retimed.remove(event)
             return event
     return None
 
@@ -82,6 +104,23 @@ def _command(facts: RunFacts, update: Update, event: CaseEvent | None, replayed:
     return entry
 
 
+def _calendar(facts: RunFacts, update: Update, event: CaseEvent | None, replayed: bool) -> TimelineEntry:
+    """A year of the town's calendar reached the case: the schedule it brought, and the deadline it moved."""
+    assert update.schedule is not None
+    entry = _entry(
+        facts, update.event_id, event, kind="calendar", action=CALENDAR_UPDATED, actor=SYSTEM_ACTOR,
+        arguments=update.schedule.model_dump(mode="json"), at=update.accepted_at,
+    )  # fmt: skip
+    entry.update_id = update.update_id
+    if update.outcome != "applied":
+        entry.result, entry.reason = update.outcome, update.reason
+    elif event is None and replayed:
+        entry.result, entry.reason = "no_change", "the case's deadline did not move"
+    elif event is None:
+        entry.result, entry.reason = "unknown", NOT_REPLAYED
+    return entry
+
+
 def _deadlines(facts: RunFacts, deadlines: list[CaseEvent], replayed: bool) -> list[TimelineEntry]:
     """Each fired timer, with the deadline event it caused: the first one applied at or after it fired."""
     fired = sorted((t for t in facts.timers.values() if t.fired_at is not None), key=lambda t: t.fired_event_id or 0)
@@ -106,7 +145,9 @@ def _deadlines(facts: RunFacts, deadlines: list[CaseEvent], replayed: bool) -> l
 
 
 def _unlinked(facts: RunFacts, event: CaseEvent) -> TimelineEntry:
-    kind = "deadline" if event.actor.role is Role.SYSTEM else "command"
+    kind = "command" if event.actor.role is not Role.SYSTEM else "deadline"
+    if event.action == CALENDAR_UPDATED:
+        kind = "calendar"
     entry = _entry(facts, 0, event, kind=kind, action=event.action, actor=event.actor, arguments={}, at=event.at)
     entry.reason = "the replay produced this event but the history has no record that caused it"
     return entry

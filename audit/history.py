@@ -3,6 +3,9 @@
 Temporal keeps the authoritative record. A long case continues as new, so its record is a chain of runs;
 each run's first event names the run it carries on from, which lets us walk the chain from the newest run
 back to the filing with strongly consistent reads (visibility lists may lag).
+
+Temporal holds every payload encrypted (``core.codec``); a history is decrypted here, as it comes in —
+fetched or uploaded — so that everything the audit reads, replays and exports is the plain record.
 """
 
 from __future__ import annotations
@@ -15,7 +18,11 @@ from google.protobuf.descriptor import Descriptor
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import History
 from temporalio.client import Client, WorkflowHistory
+from temporalio.converter import DataConverter
 from temporalio.service import RPCError, RPCStatusCode
+
+from core.codec import UndecodablePayload, decode_in_place
+from workflows import WORKFLOW_TYPE
 
 # More runs than this means a chain that loops or a case we should not try to replay in one request.
 MAX_RUNS = 1_000
@@ -30,13 +37,31 @@ class HistoryError(ValueError):
 
 
 async def fetch_run(client: Client, workflow_id: str, run_id: str | None = None) -> WorkflowHistory:
-    """One run's full history; without ``run_id`` the newest run, as ``temporal workflow show`` does."""
+    """One run's full history, decrypted with the client's keys; without ``run_id`` the newest run, as
+    ``temporal workflow show`` does."""
     try:
-        return await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
     except RPCError as error:
         if error.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
             raise HistoryNotFound(f"no workflow {workflow_id}" + (f" run {run_id}" if run_id else "")) from None
         raise
+    return await decrypt(history, client.data_converter)
+
+
+async def decrypt(history: WorkflowHistory, converter: DataConverter) -> WorkflowHistory:
+    """The history with every payload decoded by ``converter``'s codec, in place; plain payloads stay as they are.
+
+    A payload under a key the installation no longer has (or one that was altered) is a HistoryError
+    naming the key, so the audit reports an unreadable history rather than failing.
+    """
+    if converter.payload_codec is None:
+        return history
+    try:
+        for event in history.events:
+            await decode_in_place(event, converter.payload_codec)
+    except UndecodablePayload as error:
+        raise HistoryError(f"{history.workflow_id} run {history.run_id}: {error}") from None
+    return history
 
 
 async def fetch_runs(client: Client, workflow_id: str) -> list[WorkflowHistory]:
@@ -76,7 +101,7 @@ def check_case_history(history: WorkflowHistory) -> None:
     if first.event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
         raise HistoryError("the first event must be WorkflowExecutionStarted: upload a whole run")
     started = first.workflow_execution_started_event_attributes
-    if started.workflow_type.name != "Case":
+    if started.workflow_type.name != WORKFLOW_TYPE:
         raise HistoryError(f"this is a {started.workflow_type.name!r} workflow, not a case")
     if started.workflow_id and started.workflow_id != history.workflow_id:
         raise HistoryError(f"the history is of {started.workflow_id}, not {history.workflow_id}")

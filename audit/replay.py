@@ -22,6 +22,7 @@ from typing import Any, NoReturn, Protocol, TypeVar
 from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.client import WorkflowHistory
+from temporalio.converter import DataConverter
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.worker import (
     ContinueAsNewInput,
@@ -36,8 +37,8 @@ from temporalio.worker import (
 )
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from core.temporal import DATA_CONVERTER
-from workflows.case import PROJECT_CASE, CaseWorkflow
+from workflows import PROJECT_CASE
+from workflows.case import CaseWorkflow
 from workflows.model import CaseEvent, CaseView, ProjectCase
 from workflows.state import CaseState
 
@@ -159,16 +160,17 @@ C = TypeVar("C", bound=HasRuns)
 
 
 async def replay_cases(
-    cases: AsyncIterable[C], workflows: Sequence[type] = (CaseWorkflow,)
+    cases: AsyncIterable[C], workflows: Sequence[type] = (CaseWorkflow,), *, data_converter: DataConverter
 ) -> AsyncIterator[tuple[C, list[ReplayedRun]]]:
     """Replay every run of every case through one replayer; yield each case with its runs as it completes.
 
-    ``workflows`` is the code to replay on: the worker's, unless a test brings a variant.
+    ``workflows`` is the code to replay on: the worker's, unless a test brings a variant. ``data_converter``
+    is the worker's (``core.temporal.data_converter``), or payloads would decode differently.
     """
     capture = Capture()
     replayer = Replayer(
         workflows=list(workflows),
-        data_converter=DATA_CONVERTER,  # the worker's converter, or payloads would decode differently
+        data_converter=data_converter,
         # Always sandboxed, whatever the worker runs: a non-deterministic call in workflow code fails here.
         workflow_runner=SandboxedWorkflowRunner(),
         interceptors=[capture],

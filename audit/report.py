@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from api.services.cases import EventPublic
+from core.rows import EventPublic
 from workflows.model import Actor, CaseView, Escalation, SlaPolicy, Stage, Tier
 
 RunStatus = Literal["running", "completed", "continued_as_new", "failed", "terminated", "canceled", "timed_out"]
@@ -61,7 +61,9 @@ class TimelineEntry(BaseModel):
     history_event_id: int = Field(description="the event in that run's history this entry stands on")
     at: datetime = Field(description="when the workflow applied it (workflow time)")
     seq: int | None = Field(description="the case event it produced; null when nothing changed")
-    kind: Literal["filing", "command", "deadline", "run"]
+    kind: Literal["filing", "command", "deadline", "calendar", "run"] = Field(
+        description="calendar: a year of the town's working days was loaded or changed, and the case re-timed"
+    )
     action: str
     actor: Actor
     arguments: dict[str, Any] = Field(description="what was asked for, as the history carries it")

@@ -6,6 +6,9 @@ Three questions, answered separately:
    answer and result again, and each run carries on exactly from where the one before stopped.
 2. What happened? The timeline, from the history alone (and the code replaying it).
 3. Does the read model agree? Every projected column and event, against the replayed case.
+
+The report masks the reporter's phone (``api.privacy``) in the case, the timeline and the differences it
+shows; every comparison above is made on the real values before that.
 """
 
 from __future__ import annotations
@@ -17,21 +20,18 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import WorkflowHistory
+from temporalio.converter import DataConverter
 
-from api.audit.facts import RunFacts, read_run
-from api.audit.history import HistoryError
-from api.audit.reconcile import Scope, differences, reconcile, rejected_commands
-from api.audit.replay import ReplayedRun, replay_cases
-from api.audit.report import Mismatch, ReplayError, ReplayReport, RunSummary, TimelineEntry
-from api.audit.timeline import run_timeline
+from audit.facts import RunFacts, read_run
+from audit.history import HistoryError
+from audit.reconcile import Scope, differences, reconcile, rejected_commands
+from audit.replay import ReplayedRun, replay_cases
+from audit.report import Mismatch, ReplayError, ReplayReport, RunSummary, TimelineEntry
+from audit.timeline import run_timeline
+from core.privacy import mask_phones, masked
+from workflows import case_id_of
 from workflows.case import CaseWorkflow
 from workflows.model import CaseEvent
-
-CASE_PREFIX = "case-"
-
-
-def case_id_of(workflow_id: str) -> str:
-    return workflow_id.removeprefix(CASE_PREFIX)
 
 
 @dataclass
@@ -59,20 +59,42 @@ async def audit_cases(
     cases: AsyncIterable[CaseHistories],
     db: AsyncSession | None,
     workflows: Sequence[type] = (CaseWorkflow,),
+    *,
+    data_converter: DataConverter,
 ) -> AsyncIterator[ReplayReport]:
-    """Audit each case as its runs finish replaying; ``db`` None skips the read model."""
-    async for case, replayed in replay_cases(cases, workflows):
-        yield await _report(case, replayed, db)
+    """Audit each case as its runs finish replaying; ``db`` None skips the read model.
+
+    The runs are read as ``audit.history`` gives them (decrypted); ``data_converter`` is the worker's.
+    """
+    async for case, replayed in replay_cases(cases, workflows, data_converter=data_converter):
+        yield _masked(await _report(case, replayed, db))
 
 
 async def audit_case(
-    case: CaseHistories, db: AsyncSession | None, workflows: Sequence[type] = (CaseWorkflow,)
+    case: CaseHistories,
+    db: AsyncSession | None,
+    workflows: Sequence[type] = (CaseWorkflow,),
+    *,
+    data_converter: DataConverter,
 ) -> ReplayReport:
     async def one() -> AsyncIterator[CaseHistories]:
         yield case
 
     # Drained, not left early: the replayer shuts its worker down when the stream of cases ends.
-    (report,) = [report async for report in audit_cases(one(), db, workflows)]
+    (report,) = [report async for report in audit_cases(one(), db, workflows, data_converter=data_converter)]
+    return report
+
+
+def _masked(report: ReplayReport) -> ReplayReport:
+    """The report as auditors read it: the reporter's phone masked wherever the report shows the case."""
+    if report.final_state is not None:
+        report.final_state = masked(report.final_state)
+    for entry in report.timeline:
+        entry.arguments = mask_phones(entry.arguments)
+    for mismatch in report.mismatches:
+        path = mismatch.field or ""
+        mismatch.history = mask_phones(mismatch.history, path)
+        mismatch.read_model = mask_phones(mismatch.read_model, path)
     return report
 
 
@@ -153,8 +175,8 @@ def _check_run(replayed: ReplayedRun) -> _Run:
 
 
 def _differs(what: str, found: list[tuple[str, Any, Any]]) -> str:
-    shown = "; ".join(f"{path or 'the value'}: recorded {_short(then)}, replayed {_short(now)}"
-                      for path, then, now in found[:3])  # fmt: skip
+    shown = "; ".join(f"{path or 'the value'}: recorded {_short(mask_phones(then, path))}, "
+                      f"replayed {_short(mask_phones(now, path))}" for path, then, now in found[:3])  # fmt: skip
     more = f" (and {len(found) - 3} more)" if len(found) > 3 else ""
     return f"{what} differs from what the code computes now: {shown}{more}"
 

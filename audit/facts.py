@@ -2,7 +2,7 @@
 
 Nothing here runs workflow code; it is the evidence the replay is checked against. Payloads are JSON
 (the pydantic data converter), so each is kept both as the JSON the history holds and, where it matters,
-as our model.
+as our model. They are read as ``audit.history`` hands them over: decrypted.
 """
 
 from __future__ import annotations
@@ -15,17 +15,19 @@ from typing import Any, Literal, TypeVar
 from pydantic import ValidationError
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.failure.v1 import Failure
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
 
-from api.audit.history import HistoryError
-from api.audit.report import RunStatus
+from audit.history import HistoryError
+from audit.report import RunStatus
+from core.codec import ENCODING, KEY_ID
+from workflows import ACT, CALENDAR
+from workflows.clock import YearSchedule
 from workflows.model import CaseCommand
 from workflows.state import CaseInput
 
-ACT, SYNC = "act", "sync"  # the case workflow's update names
-
-M = TypeVar("M", CaseInput, CaseCommand)
+M = TypeVar("M", CaseInput, CaseCommand, YearSchedule)
 
 _ENDS: dict[int, RunStatus] = {
     EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED: "completed",
@@ -45,7 +47,8 @@ class Update:
     name: str
     event_id: int
     accepted_at: datetime
-    command: CaseCommand | None  # None for ``sync``, which carries no argument
+    command: CaseCommand | None  # ``act`` only
+    schedule: YearSchedule | None  # ``calendar`` only: the year of the town's calendar it brought
     outcome: Literal["applied", "rejected", "pending"] = "pending"
     result: Any = None  # the answer the caller got, as recorded
     reason: str | None = None  # why the handler refused it, when it did
@@ -118,13 +121,14 @@ def _read_event(facts: RunFacts, updates: dict[str, Update], event: HistoryEvent
         name, update_id = request.input.name, request.meta.update_id
         args = list(request.input.args.payloads)
         command = _model(CaseCommand, args[0], f"update {update_id}") if name == ACT and args else None
-        updates[update_id] = Update(update_id, name, event.event_id, _time(event), command)
+        schedule = _model(YearSchedule, args[0], f"update {update_id}") if name == CALENDAR and args else None
+        updates[update_id] = Update(update_id, name, event.event_id, _time(event), command, schedule)
         facts.updates.append(updates[update_id])
     elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED:
         attrs = event.workflow_execution_update_completed_event_attributes
         if (update := updates.get(attrs.meta.update_id)) is not None:
             if attrs.outcome.HasField("failure"):
-                update.outcome, update.reason = "rejected", attrs.outcome.failure.message
+                update.outcome, update.reason = "rejected", _message(attrs.outcome.failure)
             else:
                 update.outcome, update.result = "applied", _json(_only(attrs.outcome.success, "an update's result"))
     elif kind == EventType.EVENT_TYPE_TIMER_STARTED:
@@ -147,7 +151,7 @@ def _run_end(event: HistoryEvent) -> RunEnd:
             end.continued_as = attrs.new_execution_run_id
             end.continued_input = _json(_only(attrs.input, "the input carried to the next run"))
         case "failed":
-            end.reason = event.workflow_execution_failed_event_attributes.failure.message
+            end.reason = _message(event.workflow_execution_failed_event_attributes.failure)
         case "terminated":
             attrs_t = event.workflow_execution_terminated_event_attributes
             end.reason, end.identity = attrs_t.reason, attrs_t.identity
@@ -156,8 +160,20 @@ def _run_end(event: HistoryEvent) -> RunEnd:
     return end
 
 
+def _message(failure: Failure) -> str:
+    """A failure's message; our converter moves it into an (encrypted) payload, the history says "Encoded failure"."""
+    if failure.HasField("encoded_attributes"):
+        attributes = _json(failure.encoded_attributes)
+        if isinstance(attributes, dict) and isinstance(message := attributes.get("message"), str):
+            return message
+    return failure.message
+
+
 def _encoding(payload: Payload) -> bytes:
     encoding = payload.metadata.get("encoding", b"")
+    if encoding == ENCODING:
+        key_id = payload.metadata.get(KEY_ID, b"").decode(errors="replace")
+        raise HistoryError(f"a payload is still encrypted (key {key_id!r}): decrypt the history before reading it")
     if encoding not in (b"json/plain", b"binary/null"):
         raise HistoryError(f"a payload is encoded as {encoding.decode(errors='replace')!r}, not JSON")
     return encoding

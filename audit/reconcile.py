@@ -1,7 +1,7 @@
 """Does the read model say what the history says? The replayed case against the rows, field by field.
 
 What the read model *should* hold is exactly what the projection activity writes for the replayed events
-and final case (``activities.projection``'s ``case_row``, ``event_row``, ``escalation_row``), so that is
+and final case (``core.rows``' ``case_row``, ``event_row``, ``escalation_row``), so that is
 what we compare with: every column the projection writes is checked, and one added to it later is too.
 """
 
@@ -15,11 +15,10 @@ from fastapi.encoders import jsonable_encoder
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from activities.projection import case_row, escalation_row, event_row
-from api.audit.report import Mismatch
-from api.services.cases import EventPublic
+from audit.report import Mismatch
+from core.rows import EventPublic, case_row, escalation_row, event_public, event_row
 from core.tables import CaseEscalationRecord, CaseEventRecord, CaseRecord
-from workflows.model import Actor, CaseEvent, CaseView, Role, UnitPath
+from workflows.model import CaseEvent, CaseView, UnitPath
 
 
 @dataclass(frozen=True)
@@ -65,15 +64,7 @@ async def rejected_commands(db: AsyncSession, case_id: str) -> list[EventPublic]
     rows = (await db.exec(select(CaseEventRecord).where(
         CaseEventRecord.case_id == case_id, CaseEventRecord.result == "rejected",
     ).order_by(col(CaseEventRecord.id)))).all()  # fmt: skip
-    return [_public(row) for row in rows]
-
-
-def _public(r: CaseEventRecord) -> EventPublic:
-    actor = Actor(id=r.actor_id, name=r.actor_name, role=Role(r.actor_role))
-    return EventPublic(
-        seq=r.seq, at=r.at, action=r.action, actor=actor, result=r.result, reason=r.reason, from_stage=r.from_stage,
-        to_stage=r.to_stage, from_tier=r.from_tier, to_tier=r.to_tier, detail=r.detail,
-    )  # fmt: skip
+    return [event_public(row) for row in rows]
 
 
 def _case_mismatches(record: CaseRecord, case: CaseView, units: UnitPath) -> list[Mismatch]:

@@ -24,14 +24,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client, WorkflowHistory
 from temporalio.service import RPCError
 
-from api.audit.check import CaseHistories, audit_cases, case_id_of
-from api.audit.facts import read_run
-from api.audit.history import HistoryError, HistoryNotFound, fetch_runs
-from api.audit.report import Mismatch, ReplayError, ReplayReport
+from audit.check import CaseHistories, audit_cases
+from audit.facts import read_run
+from audit.history import HistoryError, HistoryNotFound, fetch_runs
+from audit.report import Mismatch, ReplayError, ReplayReport
 from core.db import create_engine
 from core.settings import Settings
 from core.tables import CaseRecord
-from core.temporal import connect, workflow_id
+from core.temporal import connect
+from workflows import WORKFLOW_ID_PREFIX, WORKFLOW_TYPE, case_id_of, workflow_id
 
 Status = Literal["open", "closed", "all"]
 PREFETCH = 8  # cases whose histories are fetched while earlier ones replay
@@ -80,7 +81,8 @@ async def replay_all(
         async with AsyncSession(engine, expire_on_commit=False) as db:
             selected = await _select_cases(run, db, client)
             progress = Progress(len(selected), err)
-            async for report_ in audit_cases(_histories(run, client, db, selected, progress), db):
+            cases = _histories(run, client, db, selected, progress)
+            async for report_ in audit_cases(cases, db, data_converter=client.data_converter):
                 run.results.append(_result(report_))
                 progress.advance(report_.workflow_id)
             progress.done()
@@ -111,7 +113,7 @@ async def _select_cases(run: Run, db: AsyncSession, client: Client) -> list[str]
     if run.since is not None:
         query = query.where(col(CaseRecord.filed_at) >= run.since)
     ids = set((await db.exec(query)).all())
-    visibility = f"WorkflowType = 'Case' AND TaskQueue = '{run.settings.task_queue}'"
+    visibility = f"WorkflowType = '{WORKFLOW_TYPE}' AND TaskQueue = '{run.settings.task_queue}'"
     visibility += " AND ExecutionStatus != 'ContinuedAsNew'"  # a long case's newest run stands for all of it
     if run.status == "open":
         visibility += " AND ExecutionStatus = 'Running'"
@@ -121,7 +123,7 @@ async def _select_cases(run: Run, db: AsyncSession, client: Client) -> list[str]
         # The newest run started at or after the filing, so this never misses a case; the exact filter follows.
         visibility += f" AND StartTime >= '{run.since.isoformat()}'"
     async for execution in client.list_workflows(visibility):
-        if execution.id.startswith("case-"):
+        if execution.id.startswith(WORKFLOW_ID_PREFIX):
             ids.add(case_id_of(execution.id))
     return sorted(ids)
 

@@ -1,0 +1,110 @@
+"""The rows the read model is made of, one function each: the projection writes them, the API writes a
+rejected command's, and the audit's reconciliation derives from them what the read model should hold."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from core.tables import CaseEventRecord
+from workflows.model import Actor, CaseEvent, CaseView, Role, UnitPath
+
+
+def case_row(case: CaseView, units: UnitPath) -> dict[str, Any]:
+    return {
+        "id": case.id,
+        "number": case.number,
+        "unit": case.unit,
+        "community": units.community,
+        "town": units.town,
+        "unit_path": units.path,
+        "handling_unit": case.handling_unit,
+        "category": case.category,
+        "title": case.title,
+        "stage": case.stage.value,
+        "tier": case.tier.value,
+        "status": case.status,
+        "outcome": case.outcome.value if case.outcome else None,
+        "deadline": case.deadline,
+        "overdue": case.overdue,
+        "urgency": case.urgency.value,
+        "suspended": case.suspended is not None,
+        "deadline_provisional": case.deadline_provisional,
+        "satisfaction": case.satisfaction.value if case.satisfaction else None,
+        "escalation_count": len(case.escalations),
+        "sla_breaches": case.breaches,
+        "filed_by": case.filed_by,
+        "filed_at": case.filed_at,
+        "responded_at": case.responded_at,
+        "closed_at": case.updated_at if case.status == "closed" else None,
+        "updated_at": case.updated_at,
+        "version": case.version,
+        "view": case.model_dump(mode="json"),
+    }
+
+
+def event_row(case_id: str, event: CaseEvent, *, rejected_because: str | None = None) -> dict[str, Any]:
+    """An event of the audit trail. A rejected command is written as the event it would have been, at the
+    case's stage and tier as they stood, with the reason and no sequence number (it changed nothing)."""
+    return {
+        "case_id": case_id,
+        "seq": None if rejected_because else event.seq,
+        "at": event.at,
+        "action": event.action,
+        "actor_id": event.actor.id,
+        "actor_name": event.actor.name,
+        "actor_role": event.actor.role.value,
+        "result": "rejected" if rejected_because else "applied",
+        "reason": rejected_because,
+        "from_stage": event.from_stage.value,
+        "to_stage": event.to_stage.value,
+        "from_tier": event.from_tier.value,
+        "to_tier": event.to_tier.value,
+        "detail": event.detail,
+        "request_id": event.request_id,
+    }
+
+
+def escalation_row(case_id: str, units: UnitPath, event: CaseEvent) -> dict[str, Any]:
+    """A tier change is always an escalation; its reason is in the event's detail."""
+    escalation = event.detail.get("escalation", {})
+    return {
+        "case_id": case_id,
+        "seq": event.seq,
+        "unit": units.compound,
+        "community": units.community,
+        "town": units.town,
+        "unit_path": units.path,
+        "from_tier": event.from_tier.value,
+        "to_tier": event.to_tier.value,
+        "reason": escalation.get("reason", "manual"),
+        "at": event.at,
+        "by": event.actor.name,
+        "note": event.detail.get("note"),
+    }
+
+
+class EventPublic(BaseModel):
+    """An event of the audit trail as the API and the audit show it."""
+
+    seq: int | None = Field(description="sequence number in the case; null for a rejected command")
+    at: datetime
+    action: str
+    actor: Actor
+    result: str = Field(description="applied | rejected")
+    reason: str | None = None
+    from_stage: str | None
+    to_stage: str | None
+    from_tier: str | None
+    to_tier: str | None
+    detail: dict[str, Any]
+
+
+def event_public(r: CaseEventRecord) -> EventPublic:
+    actor = Actor(id=r.actor_id, name=r.actor_name, role=Role(r.actor_role))
+    return EventPublic(
+        seq=r.seq, at=r.at, action=r.action, actor=actor, result=r.result, reason=r.reason, from_stage=r.from_stage,
+        to_stage=r.to_stage, from_tier=r.from_tier, to_tier=r.to_tier, detail=r.detail,
+    )  # fmt: skip
