@@ -68,7 +68,7 @@ async def test_review_is_due_at_the_end_of_the_working_day_the_official_calendar
     # And for a case filed on the Friday before National Day 2025 (1–8 Oct off; Sun 28 Sep and Sat 11 Oct
     # worked): 2 working days are Sun 28 and Mon 29 Sep; 5 reach Fri 10 Oct, across the holiday.
     for days, due in ((2, "2025-09-29"), (5, "2025-10-10")):
-        friday = {"from": "2025-09-26", "days": days}
+        friday: dict[str, str | int] = {"from": "2025-09-26", "days": days}
         answer = (await stack.http.get("/v1/calendar/working-days", params=friday, headers=caseworker)).json()
         assert (answer["due"], answer["provisional"]) == (due, False)
 

@@ -21,16 +21,21 @@ from workflows.model import (
     Escalate,
     ExtendDeadline,
     Reporter,
+    RequestExtension,
+    Resume,
     Role,
+    SetUrgency,
     SlaPolicy,
     Stage,
     Submit,
+    Suspend,
     Tier,
     UnitPath,
     Urgency,
+    Withdraw,
 )
 from workflows.rules import FIRST, LATEST
-from workflows.state import apply_command, deadline_passed, open_case
+from workflows.state import apply_command, carry_over, deadline_passed, open_case
 
 T0 = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
 ACTOR = Actor(id="p1", name="小李", role=Role.CASEWORKER)
@@ -196,3 +201,74 @@ def test_a_bad_policy_file_stops_the_process_at_start_saying_why(tmp_path: Path)
     path.write_text(json.dumps({"deadlines": {"reviewing": "2weeks"}}))
     with pytest.raises(ValueError, match="'2weeks' is not a duration"):
         Settings(sla_file=path)
+
+
+# --- the clock's edges -------------------------------------------------------------------------------------
+
+
+def _suspend(state, at, **fields) -> None:
+    body = Suspend(reason="waiting_for_resident", note="away", **fields)
+    policy.check(state.view, body, actor=ACTOR, now=at, rules=LATEST)
+    apply_command(state, ACTOR, body, at, rules=LATEST)
+
+
+def test_the_rules_a_case_was_filed_under_travel_with_it_across_continue_as_new() -> None:
+    assert new_case().rules == sorted(LATEST.active)
+    assert new_case(v1=True).rules == []
+
+
+def test_a_run_carried_over_without_a_clock_suspends_and_extends_from_its_deadline() -> None:
+    state = new_case(v1=True)
+    apply_command(state, ACTOR, Submit(), T0, rules=FIRST)
+    deadline = state.view.deadline
+    assert deadline is not None
+    state.timer = None  # as a run continued as new before clocks were kept carries it
+    carry_over(state)
+    apply_command(state, ACTOR, ExtendDeadline(days=1, reason="r"), T0, rules=LATEST)
+    assert state.view.deadline is not None and state.view.deadline > deadline  # later, never earlier
+    _suspend(state, T0 + timedelta(hours=1))
+    apply_command(state, ACTOR, Resume(note="back"), T0 + timedelta(hours=2), rules=LATEST)
+    assert state.view.deadline is not None and state.timer is not None
+
+
+def test_withdrawing_a_suspended_case_leaves_no_deadline() -> None:
+    state = new_case()
+    apply_command(state, ACTOR, Submit(), T0, rules=LATEST)
+    _suspend(state, T0)
+    apply_command(state, ACTOR, Withdraw(reason="fixed"), T0 + timedelta(hours=1), rules=LATEST)
+    assert state.view.deadline is None and state.view.suspended is None and state.view.suspensions
+
+
+def test_a_case_past_its_deadline_cannot_be_suspended() -> None:
+    state = new_case()
+    apply_command(state, ACTOR, Submit(), T0, rules=LATEST)
+    assert state.view.deadline is not None
+    with pytest.raises(policy.InvalidTransition, match="already passed"):
+        _suspend(state, state.view.deadline + timedelta(minutes=1))
+
+
+def test_a_pending_extension_request_lapses_when_its_deadline_ends() -> None:
+    state = new_case()
+    apply_command(state, ACTOR, Submit(), T0, rules=LATEST)
+    apply_command(state, ACTOR, RequestExtension(days=5, reason="r"), T0, rules=LATEST)
+    assert state.view.deadline is not None
+    event = deadline_passed(state, state.view.deadline, rules=LATEST)
+    assert event.detail["extension_request_lapsed"] == 5 and state.view.tier is Tier.COMMUNITY
+    assert state.view.extension_request is None
+    assert [(e.requested, e.granted, e.approved) for e in state.view.extensions] == [(5, 0, False)]
+
+
+def test_set_urgency_counts_from_the_stages_start_even_after_a_suspension() -> None:
+    state = new_case()
+    apply_command(state, ACTOR, Submit(), T0, rules=LATEST)
+    _suspend(state, T0 + timedelta(hours=1))
+    apply_command(state, ACTOR, Resume(note="back"), T0 + timedelta(hours=3), rules=LATEST)
+    apply_command(state, ACTOR, SetUrgency(urgency="urgent", reason="no water"), T0 + timedelta(hours=4),
+                  rules=LATEST)  # fmt: skip
+    assert state.view.deadline == T0 + timedelta(hours=24)
+
+
+def test_urgency_overrides_merge_tier_by_tier() -> None:
+    sla = policy.build_policy({"urgency": {"complex": {"implementing": {"town": "90wd"}}}})
+    assert policy.stage_duration(sla, Stage.IMPLEMENTING, Tier.TOWN, Urgency.COMPLEX) == Duration(90, "wd")
+    assert policy.stage_duration(sla, Stage.IMPLEMENTING, Tier.COMPOUND, Urgency.COMPLEX) == Duration(30, "wd")

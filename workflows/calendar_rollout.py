@@ -80,8 +80,10 @@ class CalendarRolloutWorkflow:
 
     @workflow.run
     async def run(self, rollout: Rollout) -> Rollout:
-        # The signal that started this run (signal-with-start) asks for exactly the pass about to begin.
-        self._start_over = False
+        # The signal that started the rollout (signal-with-start) asks for exactly the pass about to begin. A
+        # run continued as new keeps a signal that arrived in its first activation: it is a newer write.
+        if workflow.info().continued_run_id is None:
+            self._start_over = False
         after, passes, sent = rollout.after, rollout.passes, rollout.sent
         info = workflow.info()
         for _ in range(PAGES_PER_RUN):

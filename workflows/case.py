@@ -23,7 +23,14 @@ with workflow.unsafe.imports_passed_through():
     from workflows.model import CaseCommand, CaseEvent, CaseView, ProjectCase, Stage
     from workflows.rules import CHANGES, Rules
     from workflows.search_attributes import updates_for
-    from workflows.state import CaseInput, apply_command, calendar_changed, deadline_passed, open_case
+    from workflows.state import (
+        CaseInput,
+        apply_command,
+        calendar_changed,
+        carry_over,
+        deadline_passed,
+        open_case,
+    )
 
 DEADLINES_FIRE_AS_TIMERS = "deadlines-fire-as-timers"  # workflow.patched id (cases started before act at once)
 
@@ -48,12 +55,15 @@ class CaseWorkflow:
     @workflow.init
     def __init__(self, input: CaseInput) -> None:
         self._outbox: list[CaseEvent] = []
-        # The rule changes in force for this run: all for a new run, only those its history was made under
-        # for one replayed (workflows/rules.py). Asked here, once, because validators cannot ask.
-        self._rules = Rules(frozenset(change for change in CHANGES if workflow.patched(change)))
         if input.state is not None:
+            # Carried on from a previous run: under the rules the case was filed with (workflows/rules.py).
             self._state = input.state
+            self._rules = Rules(frozenset(self._state.rules or ()))
+            carry_over(self._state)
         else:
+            # A new case: the rule changes in force — all of them, or, replaying a history made before some
+            # existed, only those it was made under. Asked here, once, because validators cannot ask.
+            self._rules = Rules(frozenset(change for change in CHANGES if workflow.patched(change)))
             self._state, first = open_case(
                 input.filed, input.policy, workflow.now(), rules=self._rules, calendar=input.calendar
             )

@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from workflows.clock import DurationText
 
@@ -322,7 +322,9 @@ class Suspend(Command):
     roles = STAFF
     reason: SuspendReason
     note: Text
-    until: datetime | None = Field(default=None, description="resume by itself then (at the latest: the policy's max)")
+    until: AwareDatetime | None = Field(
+        default=None, description="resume by itself then (at the latest: the policy's max); with a time zone"
+    )
 
 
 class Resume(Command):

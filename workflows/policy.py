@@ -86,7 +86,9 @@ def build_policy(overrides: Mapping[str, Any] | None = None, *, scale: float = 1
     urgency: dict[Urgency, dict[Stage, dict[Tier, str]]] = {}
     given = dict(overrides.pop("urgency", {}))
     for level in Urgency:
-        table = {**_expand(DEFAULT_URGENCY.get(level, {})), **_per_stage(given.pop(level.value, {}), "urgency")}
+        table = _expand(DEFAULT_URGENCY.get(level, {}))
+        for stage, tiers in _per_stage(given.pop(level.value, {}), "urgency").items():
+            table[stage] = {**table.get(stage, {}), **tiers}  # tier by tier, as the deadlines themselves
         if table:
             urgency[level] = table
     if given:
@@ -194,6 +196,10 @@ def check(case: CaseView, body: Command, *, actor: Actor, now: datetime, rules: 
             if urgency is case.urgency:
                 raise InvalidTransition(f"the case is already {urgency}")
         case Suspend(until=until):
+            if case.overdue or (case.deadline is not None and case.deadline <= now):
+                raise InvalidTransition(
+                    "the deadline has already passed: a suspension stops a running clock (extend or act instead)"
+                )
             if until is not None and until <= now:
                 raise InvalidTransition(f"until ({until.isoformat()}) has already passed")
         case Resume():

@@ -103,6 +103,10 @@ class CaseState(BaseModel):
     calendar: WorkCalendar = WorkCalendar()
     paused: Clock | None = None  # while suspended: what was left (``started`` is when it was suspended)
     resume_at: datetime | None = None  # while suspended: when it resumes by itself
+    stage_started: datetime | None = None  # when the current stage's own deadline began (set-urgency counts from it)
+    # The rule changes in force when the case was filed (workflows/rules.py), kept so that a run continued
+    # as new goes on under them; None: carried over by a run from before rules were kept, so the first rules.
+    rules: list[str] | None = None
 
 
 class CaseInput(BaseModel):
@@ -141,7 +145,8 @@ def open_case(
         updated_at=now,
         version=1,
     )
-    state = CaseState(view=view, units=filed.units, policy=sla, calendar=calendar or WorkCalendar())
+    state = CaseState(view=view, units=filed.units, policy=sla, calendar=calendar or WorkCalendar(),
+                      rules=sorted(rules.active))  # fmt: skip
     start_clock(state, now, rules)
     state.clock = 0  # the first deadline is the case's own, not a change of one
     event = CaseEvent(
@@ -164,6 +169,13 @@ def open_case(
     return state, event
 
 
+def carry_over(state: CaseState) -> None:
+    """A run carried on from one before clocks were kept has a deadline but no clock: give it one that runs
+    out at that deadline, so suspending, extending and re-counting start from it."""
+    if state.timer is None and state.view.deadline is not None and state.view.suspended is None:
+        state.timer = clock_at(state.view.deadline)
+
+
 # --- the clock ---------------------------------------------------------------------------------------------
 
 
@@ -171,6 +183,7 @@ def start_clock(state: CaseState, now: datetime, rules: Rules, duration: Duratio
     """A fresh deadline from ``now``: the stage's own at the tier and urgency, or ``duration``."""
     case = state.view
     if duration is None:
+        state.stage_started = now
         days = state.implement_days if case.stage is Stage.IMPLEMENTING else None
         duration = (
             policy.days_given(days, rules)
@@ -179,7 +192,14 @@ def start_clock(state: CaseState, now: datetime, rules: Rules, duration: Duratio
         )
     state.timer = Clock(started=now, amount=duration.amount, unit=duration.unit)
     count_deadline(state)
+    state.clock += 1
     case.overdue = False
+
+
+def clock_at(deadline: datetime) -> Clock:
+    """A clock that runs out at ``deadline`` exactly: for a deadline set outright (v1's extend-deadline, or a
+    run carried over from before clocks were kept), so that later counting starts from it."""
+    return Clock(started=deadline, amount=0, unit="m")
 
 
 def count_deadline(state: CaseState) -> bool:
@@ -197,7 +217,6 @@ def count_deadline(state: CaseState) -> bool:
             due = Due(extra.at, due.provisional or extra.provisional)
     moved = (case.deadline, case.deadline_provisional) != (due.at, due.provisional)
     case.deadline, case.deadline_provisional = due.at, due.provisional
-    state.clock += 1
     return moved
 
 
@@ -213,6 +232,7 @@ class _Change:
     def enter(self, stage: Stage) -> None:
         """Move to ``stage`` with a fresh deadline for the current tier."""
         self.case.stage = stage
+        self.lapse_request()
         self._restart_clock()
 
     def escalate(self, reason: EscalationReason, note: str | None = None) -> bool:
@@ -221,7 +241,9 @@ class _Change:
         if to is None:
             return False
         if self.case.suspended is not None:  # the higher tier takes the case over, with its own clock
-            self.resume()
+            self._end_suspension()
+            self.state.paused = None
+        self.lapse_request()
         self.case.escalations.append(
             Escalation(
                 from_tier=self.case.tier,
@@ -246,9 +268,8 @@ class _Change:
         self.case.deadline = None
         self.case.deadline_provisional = False
         self.case.overdue = False
-        if self.case.suspended is not None:
-            self.resume()
-        self.state.timer = None
+        self._end_suspension()
+        self.state.timer, self.state.paused = None, None
         self.state.clock += 1
 
     def suspend(self, reason: SuspendReason, note: str, until: datetime | None) -> None:
@@ -267,8 +288,19 @@ class _Change:
     def resume(self) -> None:
         """Restart the clock with what was left when it stopped."""
         state, case = self.state, self.case
-        if case.suspended is None:
+        if not self._end_suspension():
             return
+        if state.paused is not None:
+            start_clock(state, self.now, self.rules, state.paused.duration)
+            state.paused = None
+            self.detail["deadline"] = case.deadline.isoformat() if case.deadline else None
+        state.clock += 1
+
+    def _end_suspension(self) -> bool:
+        """Record the suspension as past; False if the case was not suspended."""
+        state, case = self.state, self.case
+        if case.suspended is None:
+            return False
         case.suspensions.append(
             PastSuspension(
                 since=case.suspended.since,
@@ -280,11 +312,17 @@ class _Change:
         )
         self.detail["suspended_for_minutes"] = round((self.now - case.suspended.since).total_seconds() / 60, 1)
         case.suspended, state.resume_at = None, None
-        if state.paused is not None:
-            start_clock(state, self.now, self.rules, state.paused.duration)
-            state.paused = None
-            self.detail["deadline"] = case.deadline.isoformat() if case.deadline else None
-        state.clock += 1
+        return True
+
+    def lapse_request(self) -> None:
+        """A pending extension request was for the deadline that just ended: it lapses, undecided."""
+        case = self.case
+        if (request := case.extension_request) is not None:
+            lapsed = ExtensionDecision(requested=request.days, granted=0, approved=False, by=self.actor.name,
+                                       at=self.now, note="lapsed: the deadline it was for has ended")  # fmt: skip
+            case.extensions.append(lapsed)
+            case.extension_request = None
+            self.detail["extension_request_lapsed"] = request.days
 
     def _restart_clock(self) -> None:
         start_clock(self.state, self.now, self.rules)
@@ -357,6 +395,7 @@ def apply_command(state: CaseState, actor: Actor, body: Command, now: datetime, 
             else:  # v1: calendar days from the deadline (or from now, if it has passed)
                 base = case.deadline if case.deadline and case.deadline > now else now
                 case.deadline = base + policy.days_to_duration(state.policy, days)
+                state.timer = clock_at(case.deadline)
                 case.overdue = False
                 state.clock += 1
         case SetUrgency(urgency=urgency):
@@ -365,8 +404,11 @@ def apply_command(state: CaseState, actor: Actor, body: Command, now: datetime, 
                 change.enter(Stage.REVIEWING)
             elif state.timer is not None:  # the stage's deadline for the new urgency, from the stage's start
                 fresh = policy.stage_duration(state.policy, case.stage, case.tier, urgency)
-                state.timer = state.timer.model_copy(update={"amount": fresh.amount, "unit": fresh.unit})
+                started = state.stage_started or state.timer.started
+                state.timer = Clock(started=started, amount=fresh.amount, unit=fresh.unit,
+                                    extended_wd=state.timer.extended_wd)  # fmt: skip
                 count_deadline(state)
+                state.clock += 1
         case Suspend(reason=reason, note=note, until=until):
             change.suspend(reason, note, until)
         case Resume():
@@ -393,6 +435,7 @@ def _extend(state: CaseState, now: datetime, rules: Rules, working_days: int) ->
     if state.timer is not None and case.deadline is not None and case.deadline > now:
         state.timer.extended_wd += working_days
         count_deadline(state)
+        state.clock += 1
     else:
         start_clock(state, now, rules, Duration(working_days, "wd"))
     case.overdue = False
@@ -422,6 +465,9 @@ def calendar_changed(state: CaseState, schedule: YearSchedule, now: datetime, *,
     before = case.deadline
     if not count_deadline(state):
         return None
+    state.clock += 1
+    if case.overdue and case.deadline is not None and case.deadline > now:
+        case.overdue = False  # the town's deadline is later now: no longer overdue
     change.detail = {
         "year": schedule.year,
         "old_deadline": before.isoformat() if before else None,
@@ -450,8 +496,8 @@ def deadline_passed(state: CaseState, now: datetime, *, rules: Rules) -> CaseEve
     else:
         change = _Change(state, SYSTEM_ACTOR, "sla-breach", now, rules)
         case.breaches += 1
-        if (pending := case.extension_request) is not None:  # a pending request does not stop the breach
-            change.detail["extension_request_lapsed"] = pending.days
+        # A pending extension request does not stop the breach; it lapses with the deadline it was for.
+        change.lapse_request()
         change.detail["deadline"] = case.deadline.isoformat() if case.deadline else None
         if not change.escalate(EscalationReason.SLA_BREACH):
             # The town is the top: the case stays there, flagged, until somebody acts on it.
