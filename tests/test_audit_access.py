@@ -24,6 +24,7 @@ ACTION_BODIES: dict[str, dict[str, Any]] = {
     "extend-deadline": {"days": 1, "reason": "r"}, "set-urgency": {"urgency": "urgent", "reason": "r"},
     "suspend": {"reason": "other", "note": "n"}, "resume": {"note": "n"},
     "request-extension": {"days": 1, "reason": "r"}, "decide-extension": {"approve": True, "note": "n"},
+    "urge": {"note": "n"}, "supervise": {"grade": "yellow", "note": "n"}, "end-supervision": {"note": "n"},
 }  # fmt: skip
 CASE = {"unit": "compound-a1x", "category": "c", "title": "t", "description": "d", "reporter": {"name": "n"}}
 UNIT = {"code": "town-z", "name": "新镇", "kind": "town"}

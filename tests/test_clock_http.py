@@ -183,3 +183,31 @@ async def test_an_extension_is_requested_then_approved_or_denied_by_a_supervisor
         ("request-extension", "applied"), ("decide-extension", "applied"),  # denied
         ("request-extension", "applied"), ("decide-extension", "rejected"),  # by the requester
     ]  # fmt: skip
+
+
+async def test_a_supervisor_urges_grades_and_ends_supervision(stack: Stack) -> None:
+    """督办 by hand, within the supervisor's jurisdiction only; it works while the case is suspended too."""
+    caseworker = await stack.headers("caseworker", "compound-a1x", "网格员")
+    supervisor = await stack.headers("supervisor", "town-a", "综治中心")
+    other_town = await stack.headers("supervisor", "town-b", "龙泉街道")
+    cid = (await stack.file(caseworker))["id"]
+    await stack.ok(cid, "submit", caseworker)
+    assert (await stack.act(cid, "urge", caseworker, {"note": "n"})).status_code == 403
+    assert (await stack.act(cid, "supervise", other_town, {"grade": "red", "note": "n"})).status_code == 403
+    bad = await stack.act(cid, "supervise", supervisor, {"grade": "purple", "note": "n"})
+    assert bad.status_code == 422
+    none = await stack.act(cid, "end-supervision", supervisor, {"note": "n"})
+    assert none.status_code == 409 and "not under supervision" in none.json()["detail"]
+
+    case = await stack.ok(cid, "urge", supervisor, note="The hotline has had two calls")
+    assert [(u["by"], u["automatic"]) for u in case["urges"]] == [("综治中心", False)]
+    case = await stack.ok(cid, "supervise", supervisor, grade="yellow", note="No answer in three days")
+    assert (case["supervision"]["grade"], case["supervision"]["by"]) == ("yellow", "综治中心")
+    again = await stack.act(cid, "supervise", supervisor, {"grade": "yellow", "note": "n"})
+    assert again.status_code == 409 and "already under yellow" in again.json()["detail"]
+    await stack.ok(cid, "suspend", caseworker, reason="waiting_for_third_party", note="Water company")
+    case = await stack.ok(cid, "supervise", supervisor, grade="red", note="Still nothing")
+    assert case["supervision"]["grade"] == "red" and [h["grade"] for h in case["supervision_history"]] == ["yellow"]
+    case = await stack.ok(cid, "end-supervision", supervisor, note="Answered")
+    assert case["supervision"] is None and [h["grade"] for h in case["supervision_history"]] == ["yellow", "red"]
+    assert case["supervision_history"][-1]["ended_by"] == "综治中心"

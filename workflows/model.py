@@ -64,6 +64,14 @@ class SuspendReason(StrEnum):
     OTHER = "other"
 
 
+class SupervisionGrade(StrEnum):
+    """督办: ordinary, yellow card, red card."""
+
+    ORDINARY = "ordinary"  # 普通
+    YELLOW = "yellow"  # 黄牌
+    RED = "red"  # 红牌
+
+
 class EscalationReason(StrEnum):
     SLA_BREACH = "sla_breach"
     MANUAL = "manual"
@@ -358,11 +366,42 @@ class DecideExtension(Command):
     note: Text
 
 
+class Urge(Command):
+    """催办: a supervisor over the handling unit presses it to act."""
+
+    action: Literal["urge"] = "urge"
+    stages = OPEN_STAGES
+    roles = SUPERVISORS
+    while_suspended = True
+    note: Text
+
+
+class Supervise(Command):
+    """督办: a supervisor puts the case under graded supervision (or changes the grade)."""
+
+    action: Literal["supervise"] = "supervise"
+    stages = OPEN_STAGES
+    roles = SUPERVISORS
+    while_suspended = True
+    grade: SupervisionGrade
+    note: Text
+
+
+class EndSupervision(Command):
+    """取消督办: the supervision ends."""
+
+    action: Literal["end-supervision"] = "end-supervision"
+    stages = OPEN_STAGES
+    roles = SUPERVISORS
+    while_suspended = True
+    note: Text
+
+
 # Every command, in the order the API lists them. The one list the rest is built from.
 COMMANDS: tuple[type[Command], ...] = (
     CoSign, Submit, Accept, FastTrack, Reject, Escalate, RecordMeeting, Decide,
     Object, ReportProgress, Complete, RecordVisit, Withdraw, Merge, ExtendDeadline,
-    SetUrgency, Suspend, Resume, RequestExtension, DecideExtension,
+    SetUrgency, Suspend, Resume, RequestExtension, DecideExtension, Urge, Supervise, EndSupervision,
 )  # fmt: skip
 
 ACTION_BODIES: dict[str, type[Command]] = {command.action_name(): command for command in COMMANDS}
@@ -492,6 +531,24 @@ class ExtensionDecision(BaseModel):
     note: str | None = None
 
 
+class UrgeRecord(BaseModel):
+    at: datetime
+    by: str
+    note: str | None = None
+    automatic: bool = False
+    reason: str | None = Field(default=None, description="an automatic urge's cause (claim_overdue, overdue)")
+
+
+class SupervisionRecord(BaseModel):
+    grade: SupervisionGrade
+    since: datetime
+    by: str
+    automatic: bool = False
+    note: str | None = None
+    ended_at: datetime | None = None
+    ended_by: str | None = None
+
+
 class Objection(BaseModel):
     resident: str
     reason: str
@@ -554,6 +611,9 @@ class CaseView(BaseModel):
     suspensions: list[PastSuspension] = []
     extension_request: ExtensionRequest | None = None
     extensions: list[ExtensionDecision] = []
+    urges: list[UrgeRecord] = []
+    supervision: SupervisionRecord | None = None
+    supervision_history: list[SupervisionRecord] = []
     escalations: list[Escalation] = []
     co_signers: list[str] = []
     objections: list[Objection] = []

@@ -20,6 +20,7 @@ from workflows.model import (
     CoSign,
     Decide,
     DecideExtension,
+    EndSupervision,
     Escalate,
     Merge,
     Object,
@@ -28,6 +29,7 @@ from workflows.model import (
     SetUrgency,
     SlaPolicy,
     Stage,
+    Supervise,
     Suspend,
     Tier,
     Urgency,
@@ -209,6 +211,12 @@ def check(case: CaseView, body: Command, *, actor: Actor, now: datetime, rules: 
             _check_request(case, now)
         case DecideExtension(approve=approve, days=days):
             _check_decision(case, actor, approve, days)
+        case Supervise(grade=grade):
+            if case.supervision is not None and case.supervision.grade is grade:
+                raise InvalidTransition(f"the case is already under {grade} supervision")
+        case EndSupervision():
+            if case.supervision is None:
+                raise InvalidTransition("the case is not under supervision")
         case _:
             pass
 

@@ -36,6 +36,7 @@ from workflows.model import (
     CoSign,
     Decide,
     DecideExtension,
+    EndSupervision,
     Escalate,
     Escalation,
     EscalationReason,
@@ -61,12 +62,16 @@ from workflows.model import (
     SlaPolicy,
     Stage,
     Submit,
+    Supervise,
+    SupervisionRecord,
     Suspend,
     SuspendReason,
     Suspension,
     Tier,
     UnitPath,
+    Urge,
     Urgency,
+    UrgeRecord,
     Visit,
     Withdraw,
 )
@@ -424,9 +429,23 @@ def apply_command(state: CaseState, actor: Actor, body: Command, now: datetime, 
             case.extension_request = None
             if granted:
                 _extend(state, now, rules, granted)
+        case Urge(note=note):
+            case.urges.append(UrgeRecord(at=now, by=actor.name, note=note))
+        case Supervise(grade=grade, note=note):
+            _end_supervision(case, now, actor.name)
+            case.supervision = SupervisionRecord(grade=grade, since=now, by=actor.name, note=note)
+        case EndSupervision():
+            _end_supervision(case, now, actor.name)
         case _:
             raise AssertionError(f"unhandled command {body!r}")
     return change.seal()
+
+
+def _end_supervision(case: CaseView, now: datetime, by: str) -> None:
+    """The current supervision, if any, goes into the history as ended (a new grade replaces it so too)."""
+    if case.supervision is not None:
+        case.supervision_history.append(case.supervision.model_copy(update={"ended_at": now, "ended_by": by}))
+        case.supervision = None
 
 
 def _extend(state: CaseState, now: datetime, rules: Rules, working_days: int) -> None:

@@ -139,6 +139,22 @@ async def calendar_updated(stack: Stack) -> str:
     return cid
 
 
+async def supervised(stack: Stack) -> str:
+    """督办 by hand: urged, put under yellow then red supervision (also while suspended), then ended."""
+    worker = await stack.headers("caseworker", "compound-a1x", "网格员")
+    supervisor = await stack.headers("supervisor", "town-a", "综治中心")
+    cid: str = (await stack.file(worker))["id"]
+    await stack.ok(cid, "submit", worker)
+    await stack.ok(cid, "urge", supervisor, note="Residents have called the hotline twice")
+    await stack.ok(cid, "supervise", supervisor, grade="yellow", note="Three days without an answer")
+    await stack.ok(cid, "suspend", worker, reason="waiting_for_third_party", note="Water company")
+    await stack.ok(cid, "supervise", supervisor, grade="red", note="Still nothing")
+    await stack.ok(cid, "resume", worker, note="Water company answered")
+    await stack.ok(cid, "end-supervision", supervisor, note="Accepted for deliberation")
+    await stack.ok(cid, "accept", worker, note="On the agenda")
+    return cid
+
+
 SCENARIOS: dict[str, Callable[[Stack], Awaitable[str]]] = {
     "resolved": resolved,
     "escalated_to_overdue": escalated_to_overdue,
@@ -151,6 +167,7 @@ CLOCK_SCENARIOS: dict[str, Callable[[Stack], Awaitable[str]]] = {
     "suspended_and_resumed": suspended_and_resumed,
     "extensions": extensions,
     "calendar_updated": calendar_updated,
+    "supervised": supervised,
 }
 ALL_SCENARIOS = {**SCENARIOS, **CLOCK_SCENARIOS}
 
