@@ -211,3 +211,18 @@ async def test_a_supervisor_urges_grades_and_ends_supervision(stack: Stack) -> N
     case = await stack.ok(cid, "end-supervision", supervisor, note="Answered")
     assert case["supervision"] is None and [h["grade"] for h in case["supervision_history"]] == ["yellow", "red"]
     assert case["supervision_history"][-1]["ended_by"] == "综治中心"
+
+
+async def test_overdue_rows_carry_the_supervision_and_the_urges(make_stack: StackFactory, tmp_path: Path) -> None:
+    stack = await make_stack(sla_file=sla_file(tmp_path, **{**LONG, "reviewing": 0.5}), sla_scale=SECONDS)
+    caseworker = await stack.headers("caseworker", "compound-a1x")
+    supervisor = await stack.headers("supervisor", "town-a", "综治中心")
+    cid = (await stack.file(caseworker))["id"]
+    await stack.ok(cid, "submit", caseworker)
+    await eventually(lambda: stack.case(cid, caseworker), lambda c: c["overdue"], timeout=30)
+    await stack.ok(cid, "urge", supervisor, note="Overdue at the town")
+    await stack.ok(cid, "urge", supervisor, note="Again")
+    await stack.ok(cid, "supervise", supervisor, grade="yellow", note="Overdue")
+    rows = (await stack.http.get("/v1/supervision/overdue", headers=supervisor)).json()["items"]
+    row = next(r for r in rows if r["id"] == cid)
+    assert (row["urges"], row["supervision"]["grade"], row["supervision"]["by"]) == (2, "yellow", "综治中心")

@@ -19,7 +19,7 @@ from api.auth import Caller
 from api.pagination import Page, decode_cursor, encode_cursor
 from api.services.scope import scope_path, within, within_by_scan
 from core.tables import CaseEscalationRecord, CaseRecord, Unit, now_utc
-from workflows.model import CaseView, Escalation, Urgency
+from workflows.model import CaseView, Escalation, SupervisionRecord, Urgency
 
 SATISFIED = ("satisfied", "basically_satisfied")  # 满意 and 基本满意 both count, as the hotlines do
 
@@ -44,6 +44,8 @@ class OverdueCase(BaseModel):
     overdue_by_seconds: int
     flagged: bool = Field(description="the workflow has already marked it overdue at the town")
     escalations: list[Escalation]
+    supervision: SupervisionRecord | None = Field(description="督办 in force: grade, since, by; null if none")
+    urges: int = Field(description="how many times it has been urged (催办)")
 
 
 def _late_now(now: datetime) -> list[Any]:
@@ -90,6 +92,7 @@ def _overdue_item(row: CaseRecord, now: datetime) -> OverdueCase:
         stage=row.stage, tier=row.tier, urgency=Urgency(row.urgency), deadline=row.deadline,
         deadline_provisional=row.deadline_provisional, overdue_by=late,
         overdue_by_seconds=int(late.total_seconds()), flagged=row.overdue, escalations=view.escalations,
+        supervision=view.supervision, urges=len(view.urges),
     )  # fmt: skip
 
 
