@@ -41,18 +41,20 @@ def add_calendar_commands(sub: Any) -> None:
     """The `calendar` command and its two actions, on the CLI's subparsers."""
     calendar = sub.add_parser("calendar", help="the working-day calendar: load a year, show a year")
     actions = calendar.add_subparsers(dest="action", required=True)
-    load = actions.add_parser(
-        "import", help="load years of the national schedule, or a town's changes, from a JSON file",
-        description=IMPORT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )  # fmt: skip
+
+    def action(name: str, summary: str, description: str, town: str) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = actions.add_parser(
+            name, help=summary, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
+        parser.add_argument("--town", metavar="CODE", help=town)
+        return parser
+
+    load = action("import", "load years of the national schedule, or a town's changes, from a JSON file",
+                  IMPORT_HELP, "the years are this town's own changes, not the national schedule")  # fmt: skip
     load.add_argument("file", type=Path, help="a JSON year, or a list of them")
-    load.add_argument("--town", metavar="CODE", help="the years are this town's own changes, not the national schedule")
-    show = actions.add_parser(
-        "show", help="print a year's holidays and make-up working days",
-        description=SHOW_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )  # fmt: skip
+    show = action("show", "print a year's holidays and make-up working days", SHOW_HELP,
+                  "with this town's own changes laid over the national schedule")  # fmt: skip
     show.add_argument("year", type=int, help="e.g. 2026")
-    show.add_argument("--town", metavar="CODE", help="with this town's own changes laid over the national schedule")
 
 
 async def run_calendar(args: argparse.Namespace, settings: Settings) -> str:

@@ -58,9 +58,6 @@ DEFAULT_OBJECTION_THRESHOLD = 3
 
 TIER_LADDER = (Tier.COMPOUND, Tier.COMMUNITY, Tier.TOWN)
 
-# Stages whose deadline ending is a normal step rather than a breach.
-WINDOW_STAGES = frozenset({Stage.COLLECTING, Stage.ANNOUNCING})
-
 SECONDS_PER_DAY = 86_400
 
 # Rule changes (workflows/rules.py): from here on, the days a decision, a fast-track or a supervisor's
