@@ -24,7 +24,7 @@ from sqlmodel import SQLModel
 from temporalio import activity
 
 from core.db import upsert
-from core.rows import case_row, escalation_row, event_row
+from core.rows import case_row, escalation_row, event_row, is_escalation
 from core.tables import CaseEscalationRecord, CaseEventRecord, CaseRecord
 from workflows import PROJECT_CASE
 from workflows.model import ProjectCase
@@ -91,7 +91,7 @@ class Projection:
             case, units = change.view, change.units
             for event in change.events:
                 events[case.id, event.seq] = event_row(case.id, event)
-                if event.from_tier != event.to_tier:
+                if is_escalation(event):
                     escalations[case.id, event.seq] = escalation_row(case.id, units, event)
             if case.id not in cases or cases[case.id]["version"] <= case.version:
                 cases[case.id] = case_row(case, units)

@@ -16,7 +16,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from audit.report import Mismatch
-from core.rows import EventPublic, case_row, escalation_row, event_public, event_row
+from core.rows import EventPublic, case_row, escalation_row, event_public, event_row, is_escalation
 from core.tables import CaseEscalationRecord, CaseEventRecord, CaseRecord
 from workflows.model import CaseEvent, CaseView, UnitPath
 
@@ -50,7 +50,7 @@ async def reconcile(
     for seq in sorted(expected.keys() | stored.keys()):
         wanted = event_row(case.id, expected[seq]) if seq in expected else None
         mismatches += _row_mismatches("event", seq, wanted, stored.get(seq))
-    escalations = {seq: e for seq, e in expected.items() if e.from_tier != e.to_tier}
+    escalations = {seq: e for seq, e in expected.items() if is_escalation(e)}
     escalated = (await db.exec(select(CaseEscalationRecord).where(CaseEscalationRecord.case_id == case.id))).all()
     stored = {row.seq: row.model_dump(exclude={"id"}) for row in escalated if scope.covers(row.seq)}
     for seq in sorted(escalations.keys() | stored.keys()):

@@ -39,8 +39,21 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from workflows import PROJECT_CASE
 from workflows.case import CaseWorkflow
-from workflows.model import CaseEvent, CaseView, ProjectCase
+from workflows.model import CaseEvent, CaseView, ProjectCase, SupervisionGrade
 from workflows.state import CaseState
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where the case stood once an event was projected: what a fired timer that changed nothing is read
+    against (a card that fell due on a case already under that grade or a higher one)."""
+
+    overdue: bool
+    supervision: SupervisionGrade | None
+
+    @classmethod
+    def of(cls, view: CaseView) -> Standing:
+        return cls(view.overdue, view.supervision.grade if view.supervision else None)
 
 
 @dataclass
@@ -49,14 +62,21 @@ class RunCapture:
 
     events: dict[int, CaseEvent] = field(default_factory=dict)  # by seq, as projected
     view: CaseView | None = None  # the case as last known: input, last projection, result
+    standing: dict[int, Standing] = field(default_factory=dict)  # by seq: the case as projected with it
     update_results: dict[str, Any] = field(default_factory=dict)  # update id -> the answer, as JSON
     result: Any = None  # the run's result, as JSON
     continued_with: Any = None  # the input given to the next run, as JSON
 
     def project(self, change: ProjectCase) -> None:
+        standing = Standing.of(change.view)
         for event in change.events:
             self.events[event.seq] = event
+            self.standing[event.seq] = standing
         self.view = change.view
+
+    def carried(self, view: CaseView) -> None:
+        """A continued run starts where the last one stopped."""
+        self.view, self.standing[view.version] = view, Standing.of(view)
 
 
 @dataclass
@@ -112,7 +132,7 @@ class Capture(Interceptor):
 
             async def execute_workflow(self, input: ExecuteWorkflowInput) -> Any:
                 if input.args and (carried := _carried_view(input.args[0])) is not None:
-                    current().view = carried  # a continued run starts where the last one stopped
+                    current().carried(carried)
                 result = await super().execute_workflow(input)
                 if isinstance(result, CaseView):
                     run = current()

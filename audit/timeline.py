@@ -7,25 +7,32 @@ workflow produced. We walk the history and attach to each record the event it ca
 - the start of the first run → the ``file`` event (and the policy in force);
 - an accepted ``act`` update that succeeded → the next command event with the same actor, action and
   arguments (a handler can still refuse an accepted update: that entry is ``rejected``, with the reason);
-- a fired timer → the deadline event the workflow applied at or after it (none: the deadline had moved):
-  a window that closed, a breach, a suspension that ended by itself;
+- a fired timer → the deadline event the workflow applied at or after it (none: the deadline had moved, or
+  the card that fell due was already given): a window that closed, a breach, overdue at the town (urged by
+  itself), a suspension that ended by itself, a claim deadline that passed (an automatic urge), a case
+  overdue long enough for a yellow or red card;
 - an accepted ``calendar`` update (a year of the town's working days loaded or changed) → the
   ``calendar-updated`` event it made for that year (none: the case's deadline did not move);
 - the end of a run → continued as new, or terminated/failed by somebody, with why.
 
-Entries come out in the case's own order (event seq), with the records that changed nothing in place.
+Entries come out in the case's own order (event seq), with the records that changed nothing in place. Each
+reads as what it is (``audit.describe``): a dispatch from and to, a claim, a return and its reason, the
+ruling on it, an urge or a card by hand or by itself, and a line in words.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from datetime import datetime
 from typing import Any
 
+from audit.describe import CARD, read_event, summary
 from audit.facts import RunFacts, Timer, Update
-from audit.replay import RunCapture
+from audit.replay import RunCapture, Standing
 from audit.report import TimelineEntry, TimerFired
+from core.rows import is_escalation
 from workflows import ACT, CALENDAR
-from workflows.model import SYSTEM_ACTOR, Actor, CaseEvent, Escalation, EscalationReason, Role
+from workflows.model import SYSTEM_ACTOR, Actor, CaseEvent, Escalation, EscalationReason, Role, SupervisionGrade
 
 NOT_REPLAYED = "the replay stopped before this point, so what it changed is not known"
 # The one event of the system's that no timer causes: it stands on the calendar update that brought it.
@@ -49,11 +56,13 @@ def run_timeline(facts: RunFacts, capture: RunCapture, *, replayed: bool = True)
         elif update.name == CALENDAR and update.schedule is not None:
             event = _take_retiming(retimed, update) if update.outcome == "applied" else None
             entries.append(_calendar(facts, update, event, replayed))
-    entries += _deadlines(facts, deadlines, replayed)
+    entries += _deadlines(facts, capture, deadlines, replayed)
     # Events the history has no record for would be a contradiction; show them rather than lose them.
     entries += [_unlinked(facts, e) for e in (*commands, *retimed)]
     if facts.end is not None and facts.end.status != "completed":
         entries.append(_run_end(facts))
+    for entry in entries:
+        entry.summary = summary(entry)
     return _in_case_order(entries)
 
 
@@ -83,10 +92,12 @@ def _take_retiming(retimed: deque[CaseEvent], update: Update) -> CaseEvent | Non
 
 def _filing(facts: RunFacts, event: CaseEvent | None) -> TimelineEntry:
     filed = facts.input.filed
-    return _entry(
+    entry = _entry(
         facts, 1, event, kind="filing", action="file", actor=filed.filed_by,
         arguments=filed.model_dump(mode="json", exclude={"filed_by"}), at=facts.started_at,
     )  # fmt: skip
+    entry.claimed = filed.claimed  # filed by the compound's own staff
+    return entry
 
 
 def _command(facts: RunFacts, update: Update, event: CaseEvent | None, replayed: bool) -> TimelineEntry:
@@ -97,6 +108,7 @@ def _command(facts: RunFacts, update: Update, event: CaseEvent | None, replayed:
         arguments=body.model_dump(mode="json", exclude={"action"}, exclude_none=True), at=update.accepted_at,
     )  # fmt: skip
     entry.update_id = update.update_id
+    entry.actor_unit = update.command.caller.unit if update.command.caller else None
     if update.outcome != "applied":
         entry.result, entry.reason = update.outcome, update.reason
     elif event is None and not replayed:
@@ -121,8 +133,9 @@ def _calendar(facts: RunFacts, update: Update, event: CaseEvent | None, replayed
     return entry
 
 
-def _deadlines(facts: RunFacts, deadlines: list[CaseEvent], replayed: bool) -> list[TimelineEntry]:
-    """Each fired timer, with the deadline event it caused: the first one applied at or after it fired."""
+def _deadlines(facts: RunFacts, capture: RunCapture, deadlines: list[CaseEvent], replayed: bool) -> list[TimelineEntry]:
+    """Each fired timer, with the event it caused: the first one the system applied at or after it fired
+    (a deadline's, a claim deadline's urge, a card)."""
     fired = sorted((t for t in facts.timers.values() if t.fired_at is not None), key=lambda t: t.fired_event_id or 0)
     pending = deque(deadlines)
     entries = []
@@ -137,11 +150,31 @@ def _deadlines(facts: RunFacts, deadlines: list[CaseEvent], replayed: bool) -> l
                        at=timer.fired_at)  # fmt: skip
         entry.timer = _timer(timer)
         if event is None and replayed:
-            entry.result, entry.reason = "no_change", "the deadline had moved before the timer fired"
+            entry.result, entry.reason = "no_change", _why_nothing(_standing_at(capture, timer.fired_at))
         elif event is None:
             entry.result, entry.reason = "unknown", NOT_REPLAYED
         entries.append(entry)
     return entries + [_unlinked(facts, e) for e in pending]
+
+
+def _standing_at(capture: RunCapture, at: datetime) -> Standing | None:
+    """How the case stood at ``at``: as projected with the last event applied by then (or as carried over)."""
+    standing = None
+    for seq, then in sorted(capture.standing.items()):
+        event = capture.events.get(seq)
+        if event is not None and event.at > at:
+            break
+        standing = then
+    return standing
+
+
+def _why_nothing(standing: Standing | None) -> str:
+    """A timer fired and the workflow made nothing of it. Overdue at the town, only claim deadlines (always
+    an urge) and cards are waited for: a card that changed nothing found the case under that grade or above."""
+    grade = standing.supervision if standing is not None and standing.overdue else None
+    if grade in (SupervisionGrade.YELLOW, SupervisionGrade.RED):
+        return f"a card fell due, but the case was already under {CARD[grade]}"
+    return "the deadline had moved before the timer fired"
 
 
 def _unlinked(facts: RunFacts, event: CaseEvent) -> TimelineEntry:
@@ -181,13 +214,15 @@ def _entry(
         entry.from_stage, entry.to_stage = event.from_stage, event.to_stage
         entry.from_tier, entry.to_tier = event.from_tier, event.to_tier
         entry.escalation = _escalation(event, arguments)
+        read_event(entry, event)
     return entry
 
 
 def _escalation(event: CaseEvent, arguments: dict[str, Any]) -> Escalation | None:
-    made = event.detail.get("escalation")
-    if not isinstance(made, dict):
+    """Only a tier change that says it escalated is one: a dispatch, a return or a ruling moves the tier too."""
+    if not is_escalation(event):
         return None
+    made = event.detail["escalation"]
     return Escalation(
         from_tier=event.from_tier, to_tier=event.to_tier, reason=EscalationReason(made["reason"]), at=event.at,
         by=event.actor.name, note=arguments.get("note") if event.action == "escalate" else None,

@@ -4,11 +4,12 @@
                                 [--postgres-url postgresql://postgres@127.0.0.1:55432/postgres]
 
 Seeds 3 towns × 10 communities × 10 compounds and N cases with a realistic spread (stages, tiers,
-deadlines, escalations), then times GET /v1/supervision/overdue, /escalations (a page of 50) and /stats
-through the real FastAPI app (auth, SQL, serialization; in-process, no network), for a town supervisor
-and a community supervisor. The same statement run bare on the database's driver is timed beside each
-(``sql_*``), so the ratio shows what the service adds. Prints one JSON object per database, then a summary.
-PostgreSQL gets a fresh database of its own, dropped afterwards.
+deadlines, escalations; some waiting for a claim, a ruling on a return or an extension decision; cards and
+late claims), then times GET /v1/supervision/overdue, /escalations, /pending (a page of 50), /stats and
+/ranking (this month) through the real FastAPI app (auth, SQL, serialization; in-process, no network),
+for a town supervisor and a community supervisor. The same statement run bare on the database's driver is
+timed beside each (``sql_*``), so the ratio shows what the service adds. Prints one JSON object per
+database, then a summary. PostgreSQL gets a fresh database of its own, dropped afterwards.
 """
 
 from __future__ import annotations
@@ -91,6 +92,9 @@ def seed_rows(n: int, now: datetime, rng: random.Random) -> tuple[list[dict[str,
             })  # fmt: skip
         tier = TIERS[tier_index]
         handling = [unit, community, town][tier_index]
+        handling_path = "/" + "".join(f"{code}/" for code in [town, community, unit][: 3 - tier_index])
+        waiting, since, due, pending = _waiting(rng, closed, filed, deadline, now)
+        cards = rng.choices([0, 1, 2], weights=[94, 4, 2])[0]
         view = {
             "id": case_id, "number": f"{filed.year}-{i:06d}", "unit": unit, "handling_unit": handling,
             "category": rng.choice(["drainage", "lighting", "parking", "greening", "noise"]),
@@ -98,11 +102,15 @@ def seed_rows(n: int, now: datetime, rng: random.Random) -> tuple[list[dict[str,
             "channel": "in_person", "stage": stage, "tier": tier, "status": "closed" if closed else "open",
             "outcome": outcome, "deadline": deadline.isoformat() if deadline else None, "escalations": chain,
             "satisfaction": satisfaction, "filed_by": "bench", "filed_at": filed.isoformat(),
-            "updated_at": filed.isoformat(), "version": 5,
+            "updated_at": filed.isoformat(), "version": 5, "handling_path": handling_path, **pending,
         }  # fmt: skip
         cases.append({
             "id": case_id, "number": view["number"], "unit": unit, "community": community, "town": town,
-            "unit_path": f"/{town}/{community}/{unit}/", "handling_unit": handling, "category": view["category"],
+            "unit_path": f"/{town}/{community}/{unit}/", "handling_unit": handling, "handling_path": handling_path,
+            "claimed": waiting != "claim", "claim_deadline": due if waiting == "claim" else None, "waiting": waiting,
+            "waiting_since": since, "waiting_due": due, "claims_due": 1 + tier_index,
+            "claims_overdue": rng.choices([0, 1], weights=[90, 10])[0], "yellow_cards": int(cards == 1),
+            "red_cards": int(cards == 2), "category": view["category"],
             "title": view["title"], "stage": stage, "tier": tier, "status": view["status"], "outcome": outcome,
             "deadline": deadline, "overdue": bool(deadline and deadline < now and tier == "town"),
             "satisfaction": satisfaction, "escalation_count": len(chain),
@@ -112,6 +120,25 @@ def seed_rows(n: int, now: datetime, rng: random.Random) -> tuple[list[dict[str,
             "version": 5, "view": view,
         })  # fmt: skip
     return cases, escalations
+
+
+def _waiting(
+    rng: random.Random, closed: bool, filed: datetime, deadline: datetime | None, now: datetime
+) -> tuple[str | None, datetime | None, datetime | None, dict[str, Any]]:
+    """About 3% of open cases wait for a claim, 1% for a ruling on a return, 1% for an extension decision."""
+    kind = None if closed else rng.choices([None, "claim", "return", "extension"], weights=[95, 3, 1, 1])[0]
+    since = min(now, filed + timedelta(days=rng.uniform(0, 5)))
+    if kind == "claim":
+        due = since + timedelta(days=1)
+        return kind, since, due, {"claimed": False, "claim_deadline": due.isoformat()}
+    if kind == "return":
+        pending = {"from_unit": "x", "from_path": "/x/", "reason": "not_our_remit", "explanation": "…",
+                   "at": since.isoformat()}  # fmt: skip
+        return kind, since, None, {"pending_return": pending}
+    if kind == "extension":
+        request = {"days": 3, "reason": "…", "by": "网格员", "by_id": "p", "at": since.isoformat()}
+        return kind, since, deadline, {"extension_request": request}
+    return None, None, None, {}
 
 
 async def seed(engine: AsyncEngine, n: int) -> None:
@@ -146,7 +173,8 @@ async def timed(call: Callable[[], Awaitable[Any]], repeat: int) -> list[float]:
 def bare_sql(scope: str, now: datetime) -> dict[str, tuple[str, dict[str, Any]]]:
     """The core statement of each query, for the database alone."""
     end = scope[:-1] + "0"
-    params = {"lo": scope, "hi": end, "now": now, "n": len(scope)}
+    params = {"lo": scope, "hi": end, "now": now, "n": len(scope),
+              "month": datetime(now.year, now.month, 1, tzinfo=UTC)}  # fmt: skip
     return {
         "overdue": ("SELECT * FROM cases WHERE status = 'open' AND deadline < :now AND substr(unit_path, 1, :n) = :lo "
                     "ORDER BY deadline, id LIMIT 51", params),
@@ -157,6 +185,12 @@ def bare_sql(scope: str, now: datetime) -> dict[str, tuple[str, dict[str, Any]]]
                   "sum(CASE WHEN status = 'closed' THEN 1 ELSE 0 END), sum(CASE WHEN outcome = 'resolved' THEN 1 "
                   "ELSE 0 END), sum(escalation_count) FROM cases WHERE unit_path >= :lo AND unit_path < :hi "
                   "GROUP BY community", params),
+        "pending": ("SELECT * FROM cases WHERE waiting IS NOT NULL AND handling_path >= :lo AND handling_path < :hi "
+                    "ORDER BY waiting_since, id LIMIT 51", params),
+        "ranking": ("SELECT community, count(*), sum(CASE WHEN responded_at IS NOT NULL THEN 1 ELSE 0 END), "
+                    "sum(CASE WHEN outcome = 'resolved' THEN 1 ELSE 0 END), sum(claims_due), sum(claims_overdue), "
+                    "sum(yellow_cards), sum(red_cards) FROM cases WHERE unit_path >= :lo AND unit_path < :hi "
+                    "AND filed_at >= :month GROUP BY community", params),
     }  # fmt: skip
 
 
@@ -176,9 +210,12 @@ async def measure(url: str, n: int, repeat: int) -> dict[str, Any]:
                     token, _ = await issue_token(engine, role="supervisor", name=f"bench {who}", unit=unit)
                     headers = {"Authorization": f"Bearer {token}"}
                     scope = f"/t0/{unit}/" if who == "community" else "/t0/"
+                    month = datetime.now(UTC).strftime("%Y-%m")
                     for query, path in (("overdue", "/v1/supervision/overdue"),
                                         ("escalations", "/v1/supervision/escalations"),
-                                        ("stats", "/v1/supervision/stats")):  # fmt: skip
+                                        ("pending", "/v1/supervision/pending"),
+                                        ("stats", "/v1/supervision/stats"),
+                                        ("ranking", f"/v1/supervision/ranking?period={month}")):  # fmt: skip
 
                         async def call(path: str = path, headers: dict[str, str] = headers) -> None:
                             response = await http.get(path, headers=headers)
@@ -197,7 +234,7 @@ async def measure(url: str, n: int, repeat: int) -> dict[str, Any]:
     return {"database": url.split(":", 1)[0], "cases": n, "seed_s": round(seeded_s, 1), "queries": results}
 
 
-TARGETS_MS = {"overdue": 50, "escalations": 50, "stats": 200}
+TARGETS_MS = {"overdue": 50, "escalations": 50, "pending": 50, "stats": 200, "ranking": 200}
 
 
 async def main(argv: list[str] | None = None) -> int:

@@ -9,10 +9,12 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from core.tables import CaseEventRecord
-from workflows.model import Actor, CaseEvent, CaseView, Role, UnitPath
+from workflows.model import Actor, CaseEvent, CaseView, PendingReturn, Role, SupervisionGrade, UnitPath
 
 
 def case_row(case: CaseView, units: UnitPath) -> dict[str, Any]:
+    cards = [s.grade for s in (*case.supervision_history, *([case.supervision] if case.supervision else []))]
+    waiting, since, due = _waiting(case)
     return {
         "id": case.id,
         "number": case.number,
@@ -21,6 +23,16 @@ def case_row(case: CaseView, units: UnitPath) -> dict[str, Any]:
         "town": units.town,
         "unit_path": units.path,
         "handling_unit": case.handling_unit,
+        "handling_path": case.handling_path or units.path_at(case.tier),
+        "claimed": case.claimed,
+        "claim_deadline": case.claim_deadline,
+        "waiting": waiting,
+        "waiting_since": since,
+        "waiting_due": due,
+        "claims_due": case.claims_due,
+        "claims_overdue": case.claims_overdue,
+        "yellow_cards": cards.count(SupervisionGrade.YELLOW),
+        "red_cards": cards.count(SupervisionGrade.RED),
         "category": case.category,
         "title": case.title,
         "stage": case.stage.value,
@@ -43,6 +55,36 @@ def case_row(case: CaseView, units: UnitPath) -> dict[str, Any]:
         "version": case.version,
         "view": case.model_dump(mode="json"),
     }
+
+
+def _waiting(case: CaseView) -> tuple[str | None, datetime | None, datetime | None]:
+    """What the open case waits for from someone (supervision's pending queue): a ruling on a return, a claim,
+    or a decision on an extension request; with since when, and by when."""
+    if case.status != "open":
+        return None, None, None
+    pending: PendingReturn | None = case.pending_return
+    if pending is not None:
+        return "return", pending.at, None
+    if not case.claimed:
+        arrived = max((at for at in _arrivals(case)), default=case.filed_at)
+        return "claim", arrived, case.claim_deadline
+    if (request := case.extension_request) is not None:
+        return "extension", request.at, case.deadline
+    return None, None, None
+
+
+def _arrivals(case: CaseView) -> list[datetime]:
+    """When the case reached a unit: filed, escalated, dispatched, or sent back by a ruling."""
+    return [
+        *(e.at for e in case.escalations),
+        *(d.at for d in case.dispatches),
+        *(r.ruling.at for r in case.returns if r.ruling is not None and not r.ruling.upheld),
+    ]
+
+
+def is_escalation(event: CaseEvent) -> bool:
+    """A tier change is an escalation only when it says so: a dispatch or a return changes the tier too."""
+    return isinstance(event.detail.get("escalation"), dict)
 
 
 def event_row(case_id: str, event: CaseEvent, *, rejected_because: str | None = None) -> dict[str, Any]:

@@ -130,6 +130,8 @@ class CommandRequest(SQLModel, table=True):
 
 STATS_COLUMNS = ("community", "unit", "status", "outcome", "satisfaction", "responded_at", "sla_breaches",
                  "escalation_count", "urgency")  # fmt: skip
+# What the ranking counts on top of the stats (claims and cards); in the same covering index.
+RANKING_COLUMNS = ("claims_due", "claims_overdue", "yellow_cards", "red_cards")
 
 
 class CaseRecord(SQLModel, table=True):
@@ -139,11 +141,14 @@ class CaseRecord(SQLModel, table=True):
     __table_args__ = (
         # Lists and stats: a jurisdiction's cases (path range) by filing time, carrying every column the
         # stats count, so a town's figures come from the index alone.
-        Index("ix_cases_unit_path_filed", "unit_path", "filed_at", *STATS_COLUMNS),
+        Index("ix_cases_unit_path_filed", "unit_path", "filed_at", *STATS_COLUMNS, *RANKING_COLUMNS),
         # Overdue: open cases in deadline order, most overdue first; the path (and the urgency, for
         # ?urgency=) ride along so the filters are checked inside the index, without visiting the rows
         # that are elsewhere.
         Index("ix_cases_status_deadline", "status", "deadline", "id", "unit_path", "urgency"),
+        # Pending: the few cases waiting on someone, by the unit they wait at (only those rows are in it
+        # with a value; every other case has NULL and is skipped by "waiting IS NOT NULL").
+        Index("ix_cases_waiting", "waiting", "handling_path", "waiting_since"),
     )
 
     id: str = Field(primary_key=True, max_length=32)
@@ -153,6 +158,17 @@ class CaseRecord(SQLModel, table=True):
     town: str = Field(max_length=64)
     unit_path: str = path_column()
     handling_unit: str = Field(max_length=64)
+    # Where the handling unit is: a dispatched case can be handled outside the compound's own line.
+    handling_path: str = path_column(index=True)
+    claimed: bool = True
+    claim_deadline: datetime | None = utc_column(nullable=True)
+    waiting: str | None = Field(default=None, max_length=16)  # claim | return | extension (core/rows.py)
+    waiting_since: datetime | None = utc_column(nullable=True)
+    waiting_due: datetime | None = utc_column(nullable=True)
+    claims_due: int = 0
+    claims_overdue: int = 0
+    yellow_cards: int = 0
+    red_cards: int = 0
     category: str = Field(max_length=100)
     title: str = Field(max_length=300)
     stage: str = Field(max_length=16)

@@ -25,6 +25,8 @@ ACTION_BODIES: dict[str, dict[str, Any]] = {
     "suspend": {"reason": "other", "note": "n"}, "resume": {"note": "n"},
     "request-extension": {"days": 1, "reason": "r"}, "decide-extension": {"approve": True, "note": "n"},
     "urge": {"note": "n"}, "supervise": {"grade": "yellow", "note": "n"}, "end-supervision": {"note": "n"},
+    "dispatch": {"to_unit": "compound-a2x"}, "claim": {}, "return": {"reason": "not_our_remit", "explanation": "e"},
+    "rule-return": {"upheld": False, "note": "n"},
 }  # fmt: skip
 CASE = {"unit": "compound-a1x", "category": "c", "title": "t", "description": "d", "reporter": {"name": "n"}}
 UNIT = {"code": "town-z", "name": "新镇", "kind": "town"}

@@ -225,4 +225,7 @@ async def test_overdue_rows_carry_the_supervision_and_the_urges(make_stack: Stac
     await stack.ok(cid, "supervise", supervisor, grade="yellow", note="Overdue")
     rows = (await stack.http.get("/v1/supervision/overdue", headers=supervisor)).json()["items"]
     row = next(r for r in rows if r["id"] == cid)
-    assert (row["urges"], row["supervision"]["grade"], row["supervision"]["by"]) == (2, "yellow", "综治中心")
+    # Two by hand, and the one the case gets by itself when it becomes overdue at the town.
+    assert (row["urges"], row["supervision"]["grade"], row["supervision"]["by"]) == (3, "yellow", "综治中心")
+    urges = (await stack.case(cid, supervisor))["urges"]
+    assert [(u["automatic"], u["reason"]) for u in urges] == [(True, "overdue"), (False, None), (False, None)]

@@ -16,26 +16,35 @@ from workflows.model import (
     SYSTEM_ACTOR,
     Accept,
     Actor,
+    CallerFacts,
     CaseFiled,
+    Claim,
     CoSign,
+    Dispatch,
     Escalate,
     ExtendDeadline,
     Reporter,
     RequestExtension,
     Resume,
+    ReturnCase,
+    ReturnReason,
     Role,
+    RuleReturn,
     SetUrgency,
     SlaPolicy,
     Stage,
     Submit,
+    Supervise,
+    SupervisionGrade,
     Suspend,
     Tier,
+    UnitFacts,
     UnitPath,
     Urgency,
     Withdraw,
 )
 from workflows.rules import FIRST, LATEST
-from workflows.state import apply_command, carry_over, deadline_passed, open_case
+from workflows.state import alarm_rang, apply_command, carry_over, deadline_passed, next_alarm, open_case
 
 T0 = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
 ACTOR = Actor(id="p1", name="小李", role=Role.CASEWORKER)
@@ -272,3 +281,90 @@ def test_urgency_overrides_merge_tier_by_tier() -> None:
     sla = policy.build_policy({"urgency": {"complex": {"implementing": {"town": "90wd"}}}})
     assert policy.stage_duration(sla, Stage.IMPLEMENTING, Tier.TOWN, Urgency.COMPLEX) == Duration(90, "wd")
     assert policy.stage_duration(sla, Stage.IMPLEMENTING, Tier.COMPOUND, Urgency.COMPLEX) == Duration(30, "wd")
+
+
+# --- between tiers ------------------------------------------------------------------------------------------
+
+TOWN_WORKER = CallerFacts(unit="z", path="/z/")
+COMPOUND_WORKER = CallerFacts(unit="x", path="/z/y/x/")
+
+
+def test_claim_deadlines_from_the_policy_per_tier_and_urgency() -> None:
+    sla = policy.build_policy({"claim": {"town": "2wd"}, "urgency": {"urgent": {"claim": "4h"}}})
+    assert policy.claim_duration(sla, Tier.COMPOUND, Urgency.NORMAL) == Duration(1, "wd")
+    assert policy.claim_duration(sla, Tier.TOWN, Urgency.NORMAL) == Duration(2, "wd")
+    assert policy.claim_duration(sla, Tier.TOWN, Urgency.URGENT) == Duration(4, "h")
+    assert policy.claim_duration(sla, Tier.TOWN, Urgency.EMERGENCY) == Duration(30, "m")
+    with pytest.raises(ValueError, match="claim: no such tier 'city'"):
+        policy.build_policy({"claim": {"city": "1wd"}})
+
+
+def test_a_residents_filing_waits_for_a_claim_and_its_deadline_urges_once() -> None:
+    """Filed Saturday 21 Nov (Beijing): claimed by the end of the next working day, Monday 23rd."""
+    state = new_case()
+    assert (state.view.claimed, state.view.claims_due) == (False, 1)
+    assert state.view.claim_deadline == datetime(2026, 11, 24, tzinfo=UTC) - timedelta(hours=8)
+    assert next_alarm(state, LATEST) == (state.view.claim_deadline, "claim")
+    assert next_alarm(state, FIRST) == (state.view.deadline, "deadline")  # a case from before: no claim alarm
+    event = alarm_rang(state, "claim", state.view.claim_deadline, rules=LATEST)
+    assert event is not None and (event.action, event.detail["reason"]) == ("urge", "claim_overdue")
+    assert (state.view.claimed, state.view.claims_overdue, state.view.claim_deadline) == (False, 1, None)
+    assert next_alarm(state, LATEST) == (state.view.deadline, "deadline")  # urged once, not again
+
+
+def test_a_supervisors_command_does_not_claim_but_a_caseworkers_of_the_unit_does() -> None:
+    state = new_case()
+    boss = Actor(id="s1", name="书记", role=Role.SUPERVISOR)
+    event = apply_command(state, boss, Submit(), T0, rules=LATEST, caller=CallerFacts(unit="x", path="/z/y/x/"))
+    assert not state.view.claimed and "claimed" not in event.detail
+    event = apply_command(state, ACTOR, Accept(note="n"), T0, rules=LATEST, caller=COMPOUND_WORKER)
+    assert state.view.claimed and event.detail["claimed"] is True
+
+
+def test_dispatch_down_only_and_return_to_the_sender_once() -> None:
+    state = new_case()
+    apply_command(state, ACTOR, Submit(), T0, rules=LATEST, caller=COMPOUND_WORKER)
+    for _ in range(2):
+        apply_command(state, ACTOR, Escalate(note="up"), T0, rules=LATEST, caller=COMPOUND_WORKER)
+    town = Actor(id="t1", name="镇", role=Role.CASEWORKER)
+    other = UnitFacts(code="w", path="/z/v/w/")
+    with pytest.raises(policy.InvalidTransition, match="not inside z's subtree"):
+        policy.check(state.view, Dispatch(to_unit="q"), actor=town, now=T0, rules=LATEST, caller=TOWN_WORKER,
+                     target=UnitFacts(code="q", path="/q/"))  # fmt: skip
+    apply_command(state, town, Dispatch(to_unit="w"), T0, rules=LATEST, caller=TOWN_WORKER, target=other)
+    assert (state.view.handling_unit, state.view.tier, state.view.claimed) == ("w", Tier.COMPOUND, False)
+    w_worker, w = Actor(id="w1", name="w", role=Role.CASEWORKER), CallerFacts(unit="w", path="/z/v/w/")
+    body = ReturnCase(reason=ReturnReason.NOT_OUR_REMIT, explanation="not ours")
+    apply_command(state, w_worker, body, T0, rules=LATEST, caller=w)
+    assert (state.view.handling_unit, state.view.claimed, state.view.pending_return.from_unit) == ("z", True, "w")
+    with pytest.raises(policy.InvalidTransition, match="rule on the return"):
+        policy.check(state.view, Accept(note="n"), actor=town, now=T0, rules=LATEST, caller=TOWN_WORKER)
+    apply_command(state, town, RuleReturn(upheld=False, note="yours"), T0, rules=LATEST, caller=TOWN_WORKER)
+    assert (state.view.handling_path, state.view.claimed, state.view.pending_return) == ("/z/v/w/", False, None)
+    with pytest.raises(policy.InvalidTransition, match="overruled"):
+        policy.check(state.view, body, actor=w_worker, now=T0, rules=LATEST, caller=w)
+    # Escalating from there goes to w's own community, not the compound line the case was filed on.
+    apply_command(state, w_worker, Escalate(note="up"), T0, rules=LATEST, caller=w)
+    assert (state.view.handling_unit, state.view.tier, state.view.arrived_from) == ("v", Tier.COMMUNITY, "/z/v/w/")
+
+
+def test_overdue_at_the_town_is_urged_once_then_carded_yellow_then_red() -> None:
+    state = new_case(yellow_card_after="3wd", red_card_after="10wd")
+    apply_command(state, ACTOR, Submit(), T0, rules=LATEST, caller=COMPOUND_WORKER)
+    while not state.view.overdue:
+        assert state.view.deadline is not None
+        deadline_passed(state, state.view.deadline, rules=LATEST)
+    since = state.overdue_since
+    assert since is not None and [(u.automatic, u.reason) for u in state.view.urges] == [(True, "overdue")]
+    assert next_alarm(state, LATEST) == (state.view.claim_deadline, "claim")  # the town has not claimed it
+    apply_command(state, ACTOR, Claim(), since, rules=LATEST, caller=TOWN_WORKER)
+    yellow_at, kind = next_alarm(state, LATEST) or (None, None)
+    assert kind == "yellow" and yellow_at is not None and yellow_at > since + timedelta(days=3)
+    alarm_rang(state, "yellow", yellow_at, rules=LATEST)
+    red_at, kind = next_alarm(state, LATEST) or (None, None)
+    assert kind == "red" and red_at is not None and red_at > since + timedelta(days=10)
+    # A red card given by hand first: the automatic one changes nothing, and no alarm is left.
+    apply_command(state, SYSTEM_ACTOR, Supervise(grade=SupervisionGrade.RED, note="n"), yellow_at, rules=LATEST)
+    assert alarm_rang(state, "red", red_at, rules=LATEST) is None
+    assert next_alarm(state, LATEST) is None
+    assert [h.grade for h in state.view.supervision_history] == [SupervisionGrade.YELLOW]

@@ -48,6 +48,7 @@ def record(n: int, unit: str, status: str, outcome: str | None, satisfaction: st
     _, town, community, _, _ = PATHS[unit].split("/")
     return CaseRecord(
         id=f"case{n:02d}", number=f"2026-{n:06d}", unit=unit, community=community, town=town, unit_path=PATHS[unit],
+        handling_path=PATHS[unit],
         handling_unit=unit, category="c", title=f"case {n}", stage="closed" if status == "closed" else "implementing",
         tier="compound", status=status, outcome=outcome, deadline=deadline, satisfaction=satisfaction,
         escalation_count=escalations, sla_breaches=breaches, filed_by="p", filed_at=filed,

@@ -25,10 +25,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows.search_attributes import updates_for
     from workflows.state import (
         CaseInput,
+        alarm_rang,
         apply_command,
         calendar_changed,
         carry_over,
-        deadline_passed,
+        next_alarm,
         open_case,
     )
 
@@ -93,11 +94,9 @@ class CaseWorkflow:
     @workflow.update
     async def act(self, command: CaseCommand) -> CaseView:
         # Re-checked here: two updates can both pass validation in one activation before either applies.
-        try:
-            policy.check(self._state.view, command.body, actor=command.actor, now=workflow.now(), rules=self._rules)
-        except policy.InvalidTransition as error:
-            raise invalid(error) from None
-        event = apply_command(self._state, command.actor, command.body, workflow.now(), rules=self._rules)
+        self._check(command)
+        event = apply_command(self._state, command.actor, command.body, workflow.now(), rules=self._rules,
+                              caller=command.caller, target=command.target)  # fmt: skip
         # Remember which request did it, so a retry that arrives after the case has closed still finds it.
         update = workflow.current_update_info()
         event.request_id = update.id if update else None
@@ -107,8 +106,12 @@ class CaseWorkflow:
 
     @act.validator
     def validate_act(self, command: CaseCommand) -> None:
+        self._check(command)
+
+    def _check(self, command: CaseCommand) -> None:
         try:
-            policy.check(self._state.view, command.body, actor=command.actor, now=workflow.now(), rules=self._rules)
+            policy.check(self._state.view, command.body, actor=command.actor, now=workflow.now(), rules=self._rules,
+                         caller=command.caller, target=command.target, units=self._state.units)  # fmt: skip
         except policy.InvalidTransition as error:
             raise invalid(error) from None
 
@@ -126,17 +129,18 @@ class CaseWorkflow:
         return self._state.view
 
     async def _watch_deadline(self) -> None:
-        """Sleep until the deadline, a change of deadline, or a suggestion to continue as new."""
-        clock, case = self._state.clock, self._state.view
-        # A suspended case has no deadline, only the moment it resumes by itself.
-        due = case.deadline if case.suspended is None else self._state.resume_at
+        """Sleep until the next alarm (a deadline, a claim deadline, a card), a change of them, or a
+        suggestion to continue as new."""
+        clock = self._state.clock
+        alarm = next_alarm(self._state, self._rules)
 
         def woken() -> bool:
             return self._state.clock != clock or workflow.info().is_continue_as_new_suggested()
 
-        if due is None or case.overdue:
+        if alarm is None:
             await workflow.wait_condition(woken)
             return
+        due, kind = alarm
         remaining = due - workflow.now()
         if remaining <= timedelta(0) and workflow.patched(DEADLINES_FIRE_AS_TIMERS):
             # A deadline already past still goes through a (1 ms) timer, so the transition stands on a
@@ -151,7 +155,8 @@ class CaseWorkflow:
             except TimeoutError:
                 pass
         if self._state.clock == clock:  # nobody moved the deadline while the timer fired
-            self._record(deadline_passed(self._state, workflow.now(), rules=self._rules))
+            if (event := alarm_rang(self._state, kind, workflow.now(), rules=self._rules)) is not None:
+                self._record(event)
 
     def _record(self, event: CaseEvent) -> None:
         self._outbox.append(event)

@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from workflows.clock import DurationText
 
@@ -70,6 +70,15 @@ class SupervisionGrade(StrEnum):
     ORDINARY = "ordinary"  # 普通
     YELLOW = "yellow"  # 黄牌
     RED = "red"  # 红牌
+
+
+class ReturnReason(StrEnum):
+    """退单: why a unit sends a case back to the one that sent it."""
+
+    NOT_OUR_REMIT = "not_our_remit"  # 不属于本单位职责
+    WRONG_JURISDICTION = "wrong_jurisdiction"  # 不属于本辖区
+    OWNERSHIP_UNCLEAR = "ownership_unclear"  # 权属不清
+    DUPLICATE = "duplicate"  # 重复件
 
 
 class EscalationReason(StrEnum):
@@ -135,6 +144,9 @@ STAFF = frozenset({Role.CASEWORKER, Role.SUPERVISOR, Role.ADMIN})
 SUPERVISORS = frozenset({Role.SUPERVISOR, Role.ADMIN})
 # What a resident may do themselves; staff may do it for them (a co-signature taken at the door).
 RESIDENTS_AND_STAFF = STAFF | {Role.RESIDENT}
+
+
+UnitCode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")]
 
 
 class Command(Strict):
@@ -397,11 +409,59 @@ class EndSupervision(Command):
     note: Text
 
 
+class Dispatch(Command):
+    """下派: the handling unit sends the case down, to a unit inside its own subtree, which must claim it."""
+
+    action: Literal["dispatch"] = "dispatch"
+    stages = frozenset({Stage.REVIEWING, Stage.DELIBERATING, Stage.IMPLEMENTING})
+    roles = STAFF
+    to_unit: UnitCode
+    note: Text | None = None
+
+
+class Claim(Command):
+    """签收: the unit the case arrived at acknowledges it (any other command of its caseworkers does too)."""
+
+    action: Literal["claim"] = "claim"
+    stages = OPEN_STAGES
+    roles = STAFF
+    while_suspended = True
+
+
+class ReturnCase(Command):
+    """退单: a unit that has not claimed a case sent to it gives it back to the unit that sent it."""
+
+    action: Literal["return"] = "return"
+    stages = OPEN_STAGES
+    roles = STAFF
+    reason: ReturnReason
+    explanation: Text
+
+
+class RuleReturn(Command):
+    """The sending unit (or a supervisor over it) rules on a return: upheld, it keeps the case or dispatches
+    it to ``to_unit``; overruled, the case goes back to the returning unit, which must handle it."""
+
+    action: Literal["rule-return"] = "rule-return"
+    stages = OPEN_STAGES
+    roles = STAFF
+    upheld: Annotated[bool, Field(strict=True)]
+    to_unit: UnitCode | None = Field(default=None, description="upheld: dispatch the case on to this unit instead")
+    note: Text
+
+    @model_validator(mode="after")
+    def _to_unit_only_if_upheld(self) -> RuleReturn:
+        if self.to_unit is not None and not self.upheld:
+            raise ValueError("to_unit is for an upheld return; an overruled one goes back to the returning unit")
+        return self
+
+
 # Every command, in the order the API lists them. The one list the rest is built from.
 COMMANDS: tuple[type[Command], ...] = (
     CoSign, Submit, Accept, FastTrack, Reject, Escalate, RecordMeeting, Decide,
     Object, ReportProgress, Complete, RecordVisit, Withdraw, Merge, ExtendDeadline,
     SetUrgency, Suspend, Resume, RequestExtension, DecideExtension, Urge, Supervise, EndSupervision,
+    Dispatch, Claim, ReturnCase, RuleReturn,
 )  # fmt: skip
 
 ACTION_BODIES: dict[str, type[Command]] = {command.action_name(): command for command in COMMANDS}
@@ -412,11 +472,32 @@ else:
     ActionBody = Annotated[Union[COMMANDS], Field(discriminator="action")]  # noqa: UP007 (a tuple of classes)
 
 
+class CallerFacts(BaseModel):
+    """Where the caller stands, as the API knows it from the token: the workflow cannot read the units."""
+
+    unit: str | None = Field(description="the caller's unit code; None: the whole system")
+    path: str | None = Field(description="that unit's materialized path; None: the whole system")
+
+    def covers(self, path: str) -> bool:
+        return self.path is None or path.startswith(self.path)
+
+
+class UnitFacts(BaseModel):
+    """A unit a command names (``to_unit``), looked up by the API."""
+
+    code: str
+    path: str = Field(description="materialized path /town/community/compound/")
+
+
 class CaseCommand(BaseModel):
-    """The argument of the workflow's ``act`` update: what to do and who does it."""
+    """The argument of the workflow's ``act`` update: what to do, who does it, and the unit facts the rules
+    need (the caller's unit; the unit a dispatch or ruling names). Facts are None in histories from before
+    commands carried them."""
 
     actor: Actor
     body: ActionBody
+    caller: CallerFacts | None = None
+    target: UnitFacts | None = None
 
 
 # --- the SLA policy snapshot ---------------------------------------------------------------------------------
@@ -441,9 +522,35 @@ class SlaPolicy(BaseModel):
     deadlines: Deadlines | None = None
     urgency: dict[Urgency, Deadlines] = {}
     max_suspension: DurationText = "30d"
+    # Between tiers (v2): how long a unit has to claim a case that reached it, per tier and per urgency.
+    claim: dict[Tier, DurationText] = {}
+    claim_urgency: dict[Urgency, DurationText] = {}
+    # How long a case may be overdue at the town before it gets a yellow, then a red card by itself.
+    yellow_card_after: DurationText = "3wd"
+    red_card_after: DurationText = "10wd"
+    # 考核: the ranking's weights (per rate) and penalty points (per card and per claim overdue).
+    weights: dict[str, float] = {"response": 30, "resolution": 35, "satisfaction": 35}
+    penalty_points: dict[str, float] = {"yellow_card": 5, "red_card": 10, "claim_overdue": 1}
 
 
 # --- the case ------------------------------------------------------------------------------------------------
+
+
+TIER_AT_DEPTH = {1: Tier.TOWN, 2: Tier.COMMUNITY, 3: Tier.COMPOUND}
+
+
+def tier_of(path: str) -> Tier:
+    """The tier of the unit at a materialized path (``/town/``, ``/town/community/``, ``/t/c/compound/``)."""
+    return TIER_AT_DEPTH[path.count("/") - 1]
+
+
+def code_of(path: str) -> str:
+    """The code of the unit at a materialized path: its last segment."""
+    return path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def parent_of(path: str) -> str:
+    return path[: path.rstrip("/").rindex("/") + 1]
 
 
 class UnitPath(BaseModel):
@@ -487,6 +594,7 @@ class CaseFiled(BaseModel):
     filed_by: Actor
     filed_at: datetime
     urgency: Urgency = Urgency.NORMAL
+    claimed: bool = Field(default=False, description="filed by staff of the compound itself: claimed at filing")
 
 
 class Escalation(BaseModel):
@@ -547,6 +655,40 @@ class SupervisionRecord(BaseModel):
     note: str | None = None
     ended_at: datetime | None = None
     ended_by: str | None = None
+
+
+class DispatchRecord(BaseModel):
+    from_unit: str
+    to_unit: str
+    at: datetime
+    by: str
+    note: str | None = None
+
+
+class PendingReturn(BaseModel):
+    from_unit: str = Field(description="the unit that returned the case")
+    from_path: str = Field(description="its materialized path: an overruled return sends the case back there")
+    reason: ReturnReason
+    explanation: str
+    at: datetime
+
+
+class ReturnRuling(BaseModel):
+    upheld: bool
+    to_unit: str | None = Field(description="upheld and dispatched on: where to")
+    note: str
+    at: datetime
+    by: str
+
+
+class ReturnRecord(BaseModel):
+    from_unit: str = Field(description="the unit that returned the case")
+    to_unit: str = Field(description="the unit it went back to (the one that had sent it)")
+    reason: ReturnReason
+    explanation: str
+    at: datetime
+    by: str
+    ruling: ReturnRuling | None = None
 
 
 class Objection(BaseModel):
@@ -615,6 +757,19 @@ class CaseView(BaseModel):
     supervision: SupervisionRecord | None = None
     supervision_history: list[SupervisionRecord] = []
     escalations: list[Escalation] = []
+    handling_path: str | None = Field(
+        default=None, description="the handling unit's materialized path (null on cases from before dispatching)"
+    )
+    arrived_from: str | None = Field(
+        default=None, description="the path of the unit that sent the case to the handling unit; null if filed there"
+    )
+    claimed: bool = Field(default=True, description="签收: the handling unit has acknowledged the case")
+    claim_deadline: datetime | None = Field(default=None, description="unclaimed: by when it must be claimed")
+    claims_due: int = Field(default=0, description="how many times the case arrived at a unit that had to claim it")
+    claims_overdue: int = Field(default=0, description="how many of those claims came late (an automatic urge each)")
+    dispatches: list[DispatchRecord] = []
+    returns: list[ReturnRecord] = []
+    pending_return: PendingReturn | None = None
     co_signers: list[str] = []
     objections: list[Objection] = []
     meetings: list[Meeting] = []

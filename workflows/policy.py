@@ -15,24 +15,34 @@ from typing import Any
 from workflows.clock import Duration, parse_duration
 from workflows.model import (
     Actor,
+    CallerFacts,
     CaseView,
+    Claim,
     Command,
     CoSign,
     Decide,
     DecideExtension,
+    Dispatch,
     EndSupervision,
     Escalate,
     Merge,
     Object,
     RequestExtension,
     Resume,
+    ReturnCase,
+    Role,
+    RuleReturn,
     SetUrgency,
     SlaPolicy,
     Stage,
     Supervise,
     Suspend,
     Tier,
+    UnitFacts,
+    UnitPath,
+    Urge,
     Urgency,
+    Withdraw,
 )
 from workflows.rules import Rules
 
@@ -52,6 +62,9 @@ DEFAULT_URGENCY: dict[Urgency, dict[Stage, str | dict[Tier, str]]] = {
     Urgency.URGENT: {Stage.REVIEWING: "24h", Stage.IMPLEMENTING: "3wd"},
     Urgency.COMPLEX: {Stage.IMPLEMENTING: {Tier.COMPOUND: "30wd", Tier.COMMUNITY: "40wd", Tier.TOWN: "60wd"}},
 }
+# 签收: a unit has a working day to claim a case that reached it; less for urgent matters.
+DEFAULT_CLAIM = "1wd"
+DEFAULT_CLAIM_URGENCY: dict[Urgency, str] = {Urgency.EMERGENCY: "30m", Urgency.URGENT: "2h"}
 # An emergency has no collection window: it is filed straight into review.
 NO_COLLECTION = frozenset({Urgency.EMERGENCY})
 DEFAULT_OBJECTION_THRESHOLD = 3
@@ -63,6 +76,9 @@ SECONDS_PER_DAY = 86_400
 # Rule changes (workflows/rules.py): from here on, the days a decision, a fast-track or a supervisor's
 # extension gives are working days (before: calendar days).
 WORKING_DAYS = "working-days"
+# From here on, a case that reaches a unit must be claimed in time, and a case overdue at the town is urged
+# and carded by itself (DESIGN.md, "Between tiers"). Before: none of these timers existed.
+BETWEEN_TIERS = "between-tiers"
 
 
 class InvalidTransition(Exception):
@@ -82,10 +98,16 @@ def build_policy(overrides: Mapping[str, Any] | None = None, *, scale: float = 1
         for stage, tiers in _per_stage(overrides.pop(key, {}), key).items():
             for tier, value in tiers.items():
                 deadlines[stage][tier] = as_text(value)
+    claim = _claim_table(overrides.pop("claim", DEFAULT_CLAIM))
     urgency: dict[Urgency, dict[Stage, dict[Tier, str]]] = {}
+    claim_urgency = dict(DEFAULT_CLAIM_URGENCY)
     given = dict(overrides.pop("urgency", {}))
     for level in Urgency:
         table = _expand(DEFAULT_URGENCY.get(level, {}))
+        if isinstance(levels := given.get(level.value), Mapping) and "claim" in levels:
+            levels = dict(levels)
+            claim_urgency[level] = levels.pop("claim")
+            given[level.value] = levels
         for stage, tiers in _per_stage(given.pop(level.value, {}), "urgency").items():
             table[stage] = {**table.get(stage, {}), **tiers}  # tier by tier, as the deadlines themselves
         if table:
@@ -94,8 +116,18 @@ def build_policy(overrides: Mapping[str, Any] | None = None, *, scale: float = 1
         raise ValueError(f"urgency: no such urgency {', '.join(map(repr, given))}; one of {_names(Urgency)}")
     return SlaPolicy.model_validate(
         {"objection_threshold": DEFAULT_OBJECTION_THRESHOLD, **overrides, "deadlines": deadlines,
-         "urgency": urgency, "scale": scale}
+         "urgency": urgency, "claim": claim, "claim_urgency": claim_urgency, "scale": scale}
     )  # fmt: skip
+
+
+def _claim_table(value: Any) -> dict[Tier, str]:
+    """``claim``: one duration for every tier, or ``{tier: duration}`` (tiers not named keep the default)."""
+    if not isinstance(value, Mapping):
+        return dict.fromkeys(Tier, value)
+    for tier_name in value:
+        if tier_name not in Tier.__members__.values():
+            raise ValueError(f"claim: no such tier {tier_name!r}; one of {_names(Tier)}")
+    return {**dict.fromkeys(Tier, DEFAULT_CLAIM), **{Tier(t): v for t, v in value.items()}}
 
 
 def _number(value: Any) -> float:
@@ -142,6 +174,12 @@ def stage_duration(sla: SlaPolicy, stage: Stage, tier: Tier, urgency: Urgency = 
     return parse_duration(override or sla.deadlines[stage][tier])
 
 
+def claim_duration(sla: SlaPolicy, tier: Tier, urgency: Urgency) -> Duration:
+    """How long a unit at ``tier`` has to claim a case of this urgency (签收时限)."""
+    override = sla.claim_urgency.get(urgency)
+    return parse_duration(override or sla.claim.get(tier) or DEFAULT_CLAIM)
+
+
 def days_given(days: float, rules: Rules) -> Duration:
     """The days a decision, a fast-track or an extension gives: working days since v2 (a part day counts whole)."""
     if rules.has(WORKING_DAYS):
@@ -159,8 +197,23 @@ def next_tier(tier: Tier) -> Tier | None:
     return TIER_LADDER[index + 1] if index + 1 < len(TIER_LADDER) else None
 
 
-def check(case: CaseView, body: Command, *, actor: Actor, now: datetime, rules: Rules) -> None:
-    """Raise InvalidTransition with a reason a person can read if ``body`` cannot be applied now."""
+def handling_path(case: CaseView, units: UnitPath | None = None) -> str | None:
+    """The handling unit's materialized path (cases from before dispatching: derived from the tier)."""
+    if case.handling_path is not None:
+        return case.handling_path
+    return units.path_at(case.tier) if units is not None else None
+
+
+def check(
+    case: CaseView, body: Command, *, actor: Actor, now: datetime, rules: Rules,
+    caller: CallerFacts | None = None, target: UnitFacts | None = None, units: UnitPath | None = None,
+) -> None:  # fmt: skip
+    """Raise InvalidTransition with a reason a person can read if ``body`` cannot be applied now.
+
+    ``caller`` and ``target`` are the unit facts the API looked up (the caller's unit; the unit the command
+    names); histories from before they were sent have neither, and the checks that need them are skipped.
+    ``units``: the case's compound line, where the handling unit is on a case from before dispatching.
+    """
     action = body.action
     if case.stage is Stage.CLOSED:
         raise InvalidTransition(f"the case is closed ({case.outcome}); {action} is no longer possible")
@@ -214,6 +267,73 @@ def check(case: CaseView, body: Command, *, actor: Actor, now: datetime, rules: 
         case EndSupervision():
             if case.supervision is None:
                 raise InvalidTransition("the case is not under supervision")
+        case _:
+            pass
+    _check_between_tiers(case, body, actor, caller, target, handling_path(case, units))
+
+
+# While a return awaits its ruling the case waits: only the ruling, the supervisors' commands, and the
+# ways out (withdraw, escalate) go on.
+WHILE_RETURN_PENDING = (RuleReturn, Urge, Supervise, EndSupervision, Withdraw, Escalate)
+
+
+def _check_between_tiers(
+    case: CaseView, body: Command, actor: Actor, caller: CallerFacts | None, target: UnitFacts | None,
+    here: str | None,
+) -> None:  # fmt: skip
+    """Dispatch, claim, return and the ruling, and who supervises: the rules that need the units' facts."""
+    if caller is None or here is None:
+        return  # a command from before commands carried unit facts
+    unit = case.handling_unit
+    of_the_unit = caller.unit == unit or caller.path is None  # its own staff (or an admin over everything)
+    if case.pending_return is not None and not isinstance(body, WHILE_RETURN_PENDING):
+        raise InvalidTransition(
+            f"{case.pending_return.from_unit} returned the case ({case.pending_return.reason}); "
+            f"rule on the return (rule-return) before {body.action}"
+        )
+    match body:
+        case Urge() | Supervise() | EndSupervision():
+            if not caller.covers(here):
+                raise InvalidTransition(
+                    f"the case is handled by {unit}, outside your jurisdiction ({caller.unit}): only a supervisor "
+                    f"over the handling unit can {body.action} it"
+                )
+        case Dispatch(to_unit=to_unit):
+            assert target is not None  # the API looks the unit up (an unknown one is a 422 there)
+            if target.path == here or not target.path.startswith(here):
+                raise InvalidTransition(
+                    f"{to_unit} is not inside {unit}'s subtree: a case is dispatched down, to a unit under the "
+                    "handling unit"
+                )
+        case Claim():
+            if case.claimed:
+                raise InvalidTransition(f"the case is already claimed by {unit}")
+            if not of_the_unit:
+                raise InvalidTransition(f"only {unit}, the handling unit, can claim the case")
+        case ReturnCase():
+            if not of_the_unit:
+                raise InvalidTransition(f"only {unit}, the handling unit, can return the case")
+            if case.arrived_from is None:
+                raise InvalidTransition(f"the case was filed at {unit} itself: there is no unit to return it to")
+            if case.claimed:
+                raise InvalidTransition(f"{unit} has claimed the case; a claimed case cannot be returned")
+            if any(r.from_unit == unit and r.ruling is not None and not r.ruling.upheld for r in case.returns):
+                raise InvalidTransition(f"{unit}'s return of this case was overruled; {unit} must handle it")
+        case RuleReturn(upheld=upheld, to_unit=to_unit):
+            pending = case.pending_return
+            if pending is None:
+                raise InvalidTransition("there is no return to rule on")
+            supervisor = caller.path is None or (actor.role in (Role.SUPERVISOR, Role.ADMIN) and caller.covers(here))
+            if not (caller.unit == unit or supervisor):
+                raise InvalidTransition(
+                    f"only {unit}, which the case was returned to, or a supervisor over it rules on the return"
+                )
+            if upheld and to_unit is not None:
+                assert target is not None
+                if target.path == here or not target.path.startswith(here):
+                    raise InvalidTransition(f"{to_unit} is not inside {unit}'s subtree: dispatch the case down")
+                if to_unit == pending.from_unit:
+                    raise InvalidTransition(f"to send the case back to {to_unit}, overrule the return")
         case _:
             pass
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 # it applies, in the workflow itself.)
 CHANGES: tuple[str, ...] = (
     "working-days",  # v2: the days commands give are working days (policy.WORKING_DAYS)
+    "between-tiers",  # v2: claim deadlines, automatic urges and cards (policy.BETWEEN_TIERS)
 )
 
 

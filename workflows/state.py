@@ -27,15 +27,19 @@ from workflows.model import (
     SYSTEM_ACTOR,
     Accept,
     Actor,
+    CallerFacts,
     CaseEvent,
     CaseFiled,
     CaseView,
+    Claim,
     Command,
     Complete,
     Completion,
     CoSign,
     Decide,
     DecideExtension,
+    Dispatch,
+    DispatchRecord,
     EndSupervision,
     Escalate,
     Escalation,
@@ -50,6 +54,7 @@ from workflows.model import (
     Objection,
     Outcome,
     PastSuspension,
+    PendingReturn,
     Progress,
     RecordMeeting,
     RecordVisit,
@@ -57,23 +62,34 @@ from workflows.model import (
     ReportProgress,
     RequestExtension,
     Resume,
+    ReturnCase,
+    ReturnReason,
+    ReturnRecord,
+    ReturnRuling,
+    Role,
+    RuleReturn,
     Satisfaction,
     SetUrgency,
     SlaPolicy,
     Stage,
     Submit,
     Supervise,
+    SupervisionGrade,
     SupervisionRecord,
     Suspend,
     SuspendReason,
     Suspension,
     Tier,
+    UnitFacts,
     UnitPath,
     Urge,
     Urgency,
     UrgeRecord,
     Visit,
     Withdraw,
+    code_of,
+    parent_of,
+    tier_of,
 )
 from workflows.rules import Rules
 
@@ -112,6 +128,9 @@ class CaseState(BaseModel):
     # The rule changes in force when the case was filed (workflows/rules.py), kept so that a run continued
     # as new goes on under them; None: carried over by a run from before rules were kept, so the first rules.
     rules: list[str] | None = None
+    # Overdue at the town (between-tiers rules): since when, and the automatic cards given since then.
+    overdue_since: datetime | None = None
+    auto_cards: list[SupervisionGrade] = []
 
 
 class CaseInput(BaseModel):
@@ -152,6 +171,10 @@ def open_case(
     )
     state = CaseState(view=view, units=filed.units, policy=sla, calendar=calendar or WorkCalendar(),
                       rules=sorted(rules.active))  # fmt: skip
+    if rules.has(policy.BETWEEN_TIERS):
+        view.handling_path = filed.units.path
+        if not filed.claimed:  # filed by a resident (or by staff of another unit): the compound must claim it
+            _await_claim(state, now)
     start_clock(state, now, rules)
     state.clock = 0  # the first deadline is the case's own, not a change of one
     event = CaseEvent(
@@ -225,6 +248,24 @@ def count_deadline(state: CaseState) -> bool:
     return moved
 
 
+def _await_claim(state: CaseState, now: datetime) -> None:
+    """The case has reached its handling unit, which must claim it by the policy's claim deadline."""
+    case = state.view
+    claim = policy.claim_duration(state.policy, case.tier, case.urgency)
+    case.claimed = False
+    case.claim_deadline = due_after(now, claim, state.calendar, state.policy.scale).at
+    case.claims_due += 1
+    state.clock += 1
+
+
+def _claimed(state: CaseState) -> None:
+    state.view.claimed, state.view.claim_deadline = True, None
+    state.clock += 1
+
+
+GRADE_ORDER = (SupervisionGrade.ORDINARY, SupervisionGrade.YELLOW, SupervisionGrade.RED)
+
+
 class _Change:
     """Collects one transition's effects, then seals them into the case's next event."""
 
@@ -259,12 +300,28 @@ class _Change:
                 note=note,
             )
         )
-        self.case.tier = to
-        self.case.handling_unit = self.state.units.at(to)
+        if self.case.handling_path is not None:  # the unit above the handling one (it may have been dispatched)
+            self.arrive(parent_of(self.case.handling_path))
+        else:
+            self.case.tier = to
+            self.case.handling_unit = self.state.units.at(to)
         self.state.implement_days = None  # the new tier works to its own deadline, not the old decision's
         self.detail["escalation"] = {"to_tier": to.value, "reason": reason.value}
         self._restart_clock()
         return True
+
+    def arrive(self, path: str, *, claim: bool = True, sent: bool = True) -> None:
+        """The case is handled at ``path`` from now on; it comes from the unit handling it so far (``sent``),
+        and must be claimed there (``claim``, under the between-tiers rules)."""
+        case = self.case
+        if sent:
+            case.arrived_from = case.handling_path
+        case.handling_path, case.handling_unit, case.tier = path, code_of(path), tier_of(path)
+        case.pending_return = None
+        if claim and self.rules.has(policy.BETWEEN_TIERS):
+            _await_claim(self.state, self.now)
+        elif not case.claimed:
+            _claimed(self.state)
 
     def close(self, outcome: Outcome) -> None:
         self.case.stage = Stage.CLOSED
@@ -273,6 +330,7 @@ class _Change:
         self.case.deadline = None
         self.case.deadline_provisional = False
         self.case.overdue = False
+        self.case.claim_deadline = None
         self._end_suspension()
         self.state.timer, self.state.paused = None, None
         self.state.clock += 1
@@ -299,6 +357,9 @@ class _Change:
             start_clock(state, self.now, self.rules, state.paused.duration)
             state.paused = None
             self.detail["deadline"] = case.deadline.isoformat() if case.deadline else None
+        if not case.claimed and case.claim_deadline is not None:  # the claim's clock stopped too: it starts over
+            _await_claim(state, self.now)
+            case.claims_due -= 1  # the same arrival
         state.clock += 1
 
     def _end_suspension(self) -> bool:
@@ -348,11 +409,23 @@ class _Change:
         )
 
 
-def apply_command(state: CaseState, actor: Actor, body: Command, now: datetime, *, rules: Rules) -> CaseEvent:
+def apply_command(
+    state: CaseState, actor: Actor, body: Command, now: datetime, *, rules: Rules,
+    caller: CallerFacts | None = None, target: UnitFacts | None = None,
+) -> CaseEvent:  # fmt: skip
     """Apply a command that ``policy.check`` has allowed."""
     change = _Change(state, actor, body.action, now, rules)
     case = state.view
     change.detail = body.model_dump(mode="json", exclude={"action"}, exclude_none=True)
+    if (
+        not case.claimed
+        and not isinstance(body, Claim | ReturnCase)
+        and actor.role is Role.CASEWORKER
+        and caller is not None
+        and caller.unit == case.handling_unit
+    ):
+        _claimed(state)  # 签收 by acting: any command of the handling unit's caseworkers but a return
+        change.detail["claimed"] = True
     if isinstance(body, Accept | FastTrack | Reject) and case.responded_at is None:
         case.responded_at = now  # the review decision: what the response rate counts
     match body:
@@ -436,9 +509,71 @@ def apply_command(state: CaseState, actor: Actor, body: Command, now: datetime, 
             case.supervision = SupervisionRecord(grade=grade, since=now, by=actor.name, note=note)
         case EndSupervision():
             _end_supervision(case, now, actor.name)
+        case Dispatch(to_unit=to_unit, note=note):
+            assert target is not None  # policy.check refuses a dispatch without the unit's facts
+            _dispatch(change, target, note)
+        case Claim():
+            _claimed(state)
+        case ReturnCase(reason=reason, explanation=explanation):
+            _return(change, reason, explanation)
+        case RuleReturn(upheld=upheld, to_unit=to_unit, note=note):
+            _rule_on_return(change, upheld, target if to_unit else None, note)
         case _:
             raise AssertionError(f"unhandled command {body!r}")
     return change.seal()
+
+
+def _dispatch(change: _Change, target: UnitFacts, note: str | None) -> None:
+    """下派: the target handles the case from now on, with its tier's deadline for the stage from now."""
+    case = change.case
+    if case.handling_path is None:  # a case from before dispatching: its handling unit is on its compound's line
+        case.handling_path = change.state.units.path_at(case.tier)
+    case.dispatches.append(DispatchRecord(from_unit=case.handling_unit, to_unit=target.code, at=change.now,
+                                          by=change.actor.name, note=note))  # fmt: skip
+    to_tier = tier_of(target.path).value
+    change.detail.update({"from_unit": case.handling_unit, "to_unit": target.code, "to_tier": to_tier})
+    change.lapse_request()
+    change.arrive(target.path)
+    change.state.implement_days = None  # the new unit works to its tier's deadline
+    change._restart_clock()
+
+
+def _return(change: _Change, reason: ReturnReason, explanation: str) -> None:
+    """退单: back to the unit that sent the case, which must rule on it."""
+    case = change.case
+    assert case.arrived_from is not None  # policy.check: a case filed at the unit cannot be returned
+    sender = case.arrived_from
+    case.returns.append(ReturnRecord(from_unit=case.handling_unit, to_unit=code_of(sender), reason=reason,
+                                     explanation=explanation, at=change.now, by=change.actor.name))  # fmt: skip
+    pending = PendingReturn(from_unit=case.handling_unit, from_path=case.handling_path or "", reason=reason,
+                            explanation=explanation, at=change.now)  # fmt: skip
+    change.detail.update({"from_unit": case.handling_unit, "to_unit": code_of(sender)})
+    change.lapse_request()
+    # The sender had the case before: it comes back claimed (a claimed case is never returned again).
+    change.arrive(sender, claim=False, sent=False)
+    case.arrived_from = None
+    case.pending_return = pending
+    change._restart_clock()
+
+
+def _rule_on_return(change: _Change, upheld: bool, target: UnitFacts | None, note: str) -> None:
+    case = change.case
+    pending = case.pending_return
+    assert pending is not None and case.handling_path is not None  # policy.check: a return is pending
+    returning = next(r for r in reversed(case.returns) if r.ruling is None)
+    returning.ruling = ReturnRuling(upheld=upheld, to_unit=target.code if target else None, note=note,
+                                    at=change.now, by=change.actor.name)  # fmt: skip
+    change.detail.update({"returned_by": pending.from_unit})
+    case.pending_return = None
+    if upheld and target is None:
+        return  # the return stands: the sending unit keeps the case and handles it
+    if upheld and target is not None:
+        _dispatch(change, target, note)
+        return
+    # Overruled: back to the returning unit, which must claim it now and cannot return it again.
+    change.arrive(pending.from_path)
+    change.state.implement_days = None
+    change._restart_clock()
 
 
 def _end_supervision(case: CaseView, now: datetime, by: str) -> None:
@@ -523,4 +658,71 @@ def deadline_passed(state: CaseState, now: datetime, *, rules: Rules) -> CaseEve
             case.overdue = True
             change.action = "overdue"
             state.clock += 1
+            if rules.has(policy.BETWEEN_TIERS):  # urged once, and carded if it stays overdue
+                state.overdue_since, state.auto_cards = now, []
+                case.urges.append(UrgeRecord(at=now, by=SYSTEM_ACTOR.name, automatic=True, reason="overdue"))
+                change.detail["urged"] = True
+    return change.seal()
+
+
+# --- alarms: what the workflow's one timer waits for ---------------------------------------------------------
+
+CARDS = (SupervisionGrade.YELLOW, SupervisionGrade.RED)
+
+
+def next_alarm(state: CaseState, rules: Rules) -> tuple[datetime, str] | None:
+    """The next moment something happens by itself, and what: ``deadline`` (the stage's deadline, or the
+    end of a suspension), ``claim`` (the claim deadline), ``yellow``/``red`` (a card for a case overdue at
+    the town). Before the between-tiers rules only the first existed, and only it is asked for then."""
+    case = state.view
+    if case.stage is Stage.CLOSED:
+        return None
+    if case.suspended is not None:  # a stopped clock: its only alarm is resuming by itself
+        return (state.resume_at, "deadline") if state.resume_at is not None else None
+    alarms: list[tuple[datetime, str]] = []
+    if case.deadline is not None and not case.overdue:
+        alarms.append((case.deadline, "deadline"))
+    if rules.has(policy.BETWEEN_TIERS):
+        if not case.claimed and case.claim_deadline is not None:
+            alarms.append((case.claim_deadline, "claim"))
+        if case.overdue and state.overdue_since is not None:
+            for grade in CARDS:
+                if grade not in state.auto_cards:
+                    alarms.append((_card_due(state, state.overdue_since, grade), grade.value))
+    return min(alarms) if alarms else None
+
+
+def _card_due(state: CaseState, since: datetime, grade: SupervisionGrade) -> datetime:
+    after = state.policy.yellow_card_after if grade is SupervisionGrade.YELLOW else state.policy.red_card_after
+    return due_after(since, parse_duration(after), state.calendar, state.policy.scale).at
+
+
+def alarm_rang(state: CaseState, kind: str, now: datetime, *, rules: Rules) -> CaseEvent | None:
+    """The alarm ``kind`` (from ``next_alarm``) went off: its event, or None if it changes nothing."""
+    if kind == "deadline":
+        return deadline_passed(state, now, rules=rules)
+    case = state.view
+    if kind == "claim":
+        change = _Change(state, SYSTEM_ACTOR, "urge", now, rules)
+        missed = case.claim_deadline.isoformat() if case.claim_deadline else None
+        change.detail = {"automatic": True, "reason": "claim_overdue", "unit": case.handling_unit,
+                         "claim_deadline": missed}  # fmt: skip
+        case.urges.append(UrgeRecord(at=now, by=SYSTEM_ACTOR.name, automatic=True, reason="claim_overdue",
+                                     note=f"not claimed by {case.handling_unit} in time"))  # fmt: skip
+        case.claims_overdue += 1
+        case.claim_deadline = None  # urged once; the case stays unclaimed until the unit claims it
+        state.clock += 1
+        return change.seal()
+    grade = SupervisionGrade(kind)
+    state.auto_cards.append(grade)
+    state.clock += 1
+    if case.supervision is not None and GRADE_ORDER.index(case.supervision.grade) >= GRADE_ORDER.index(grade):
+        return None  # already under this grade or a higher one
+    after = state.policy.yellow_card_after if grade is SupervisionGrade.YELLOW else state.policy.red_card_after
+    change = _Change(state, SYSTEM_ACTOR, "supervise", now, rules)
+    change.detail = {"grade": grade.value, "automatic": True, "overdue_since": state.overdue_since.isoformat()
+                     if state.overdue_since else None, "after": after}  # fmt: skip
+    _end_supervision(case, now, SYSTEM_ACTOR.name)
+    case.supervision = SupervisionRecord(grade=grade, since=now, by=SYSTEM_ACTOR.name, automatic=True,
+                                         note=f"overdue at the town for {after}")  # fmt: skip
     return change.seal()

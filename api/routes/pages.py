@@ -1,5 +1,6 @@
 """The supervisors' page: an HTML file (with its script and stylesheet under /assets) that draws
-`/v1/supervision/stats` as a table and a bar chart.
+`/v1/supervision/stats` as a table and a bar chart, the month's ranking (`/ranking`) and what waits for
+someone (`/pending`).
 
 The page itself holds no data. It asks for a token (or takes one from the URL fragment, which browsers
 never send to the server) and fetches the figures with it, so it shows only what that token may see.

@@ -1,4 +1,5 @@
-"""Supervision: overdue cases, escalations and per-unit rates, for supervisors and admins."""
+"""Supervision: overdue cases, escalations, what waits on whom, per-unit rates and the ranking, for supervisors
+and admins."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 
-from api.deps import CurrentCaller, SessionDep, require_role
+from api.deps import CurrentCaller, SessionDep, SettingsDep, require_role
 from api.errors import error_responses, unprocessable
 from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, QueryTime
 from api.services import supervision
-from api.services.supervision import EscalationItem, OverdueCase, StatsReport
+from api.services.supervision import EscalationItem, OverdueCase, PendingItem, PendingKind, RankingReport, StatsReport
 from api.services.units import CODE
 from workflows.model import EscalationReason, Role, Stage, Tier, Urgency
 
@@ -54,6 +55,16 @@ async def read_escalations(
     )
 
 
+@router.get("/pending")
+async def read_pending(
+    db: SessionDep, caller: CurrentCaller, unit: Unit = None, kind: PendingKind | None = None, cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[PendingItem]:  # fmt: skip
+    """What waits on a unit in the caller's jurisdiction: unclaimed cases, returns awaiting a ruling, extension
+    requests awaiting a decision; longest waiting first."""
+    return await supervision.pending(db, caller, unit=unit, kind=kind, cursor=cursor, limit=limit)
+
+
 @router.get("/stats", response_model=StatsReport, responses={200: {"content": {"text/csv": {}}}})
 async def read_stats(
     db: SessionDep, caller: CurrentCaller, unit: Unit = None,
@@ -71,4 +82,20 @@ async def read_stats(
     )
     if format == "csv":
         return PlainTextResponse(supervision.stats_csv(report), media_type="text/csv; charset=utf-8")
+    return report
+
+
+Period = Annotated[str, Query(max_length=16, description="a month YYYY-MM or a quarter YYYY-Qn (UTC bounds)")]
+
+
+@router.get("/ranking", response_model=RankingReport, responses={200: {"content": {"text/csv": {}}}})
+async def read_ranking(
+    db: SessionDep, caller: CurrentCaller, settings: SettingsDep, period: Period, unit: Unit = None,
+    format: Literal["json", "csv"] = "json",
+) -> RankingReport | PlainTextResponse:  # fmt: skip
+    """考核: the units one level below, scored on their rates less penalty points and ranked (formula in the
+    README), for the cases filed in the period."""
+    report = await supervision.ranking(db, caller, unit=unit, period=period, policy=settings.sla_policy)
+    if format == "csv":
+        return PlainTextResponse(supervision.ranking_csv(report), media_type="text/csv; charset=utf-8")
     return report

@@ -48,6 +48,8 @@ from core.tables import CaseEventRecord, CaseFiling, CaseRecord, CommandRequest,
 from workflows import workflow_id
 from workflows.case import CaseWorkflow
 from workflows.model import (
+    STAFF,
+    CallerFacts,
     CaseCommand,
     CaseEvent,
     CaseFiled,
@@ -55,14 +57,20 @@ from workflows.model import (
     CaseView,
     Command,
     CoSign,
+    Dispatch,
+    EndSupervision,
     Merge,
     Object,
     Reporter,
     Role,
+    RuleReturn,
     Stage,
     Strict,
+    Supervise,
     Tier,
+    UnitFacts,
     UnitPath,
+    Urge,
     Urgency,
     Withdraw,
 )
@@ -125,6 +133,8 @@ async def file_case(
         raise forbidden(f"unit {body.unit!r} is outside your jurisdiction")
 
     units = UnitPath.from_path(compound.path)  # read now: a rollback in _claim_filing expires loaded rows
+    # Staff of the compound itself filing: received and claimed at once; anyone else's filing waits for it.
+    claimed = caller.role in STAFF and caller.unit_code == compound.code
     filing = await _claim_filing(db, caller, body, key)
     if existing := await db.get(CaseRecord, filing.case_id):
         return CaseView.model_validate(existing.view)  # a retry of a filing that went through
@@ -140,6 +150,7 @@ async def file_case(
         filed_by=caller.actor,
         filed_at=filing.created_at,
         urgency=body.urgency,
+        claimed=claimed,
     )
     calendar = await work_calendar(db, units.town, [filing.created_at.year, filing.created_at.year + 1])
     await release_connection(db)
@@ -268,14 +279,15 @@ async def _apply(
         # command on a closed case while it still runs, and Temporal refuses one once it has ended (below).
         if isinstance(body, Merge):
             await _check_merge_target(db, caller, record, body)
+        command = CaseCommand(actor=caller.actor, body=body, target=await _target(db, body),
+                              caller=CallerFacts(unit=caller.unit_code, path=caller.unit_path))  # fmt: skip
         handle = client.get_workflow_handle_for(CaseWorkflow.run, workflow_id(case_id))
         await release_connection(db)
         try:
             async with engine_call(settings.command_timeout):
                 view = await handle.execute_update(
-                    CaseWorkflow.act, CaseCommand(actor=caller.actor, body=body), id=update_id,
-                    rpc_timeout=timedelta(seconds=settings.command_timeout),
-                )  # fmt: skip
+                    CaseWorkflow.act, command, id=update_id, rpc_timeout=timedelta(seconds=settings.command_timeout)
+                )
         except WorkflowUpdateFailedError as error:
             cause = error.cause
             reason = cause.message if isinstance(cause, ApplicationError) else str(cause)
@@ -305,6 +317,23 @@ async def _already_applied(db: AsyncSession, case_id: str, update_id: str) -> bo
     return found.first() is not None
 
 
+async def _target(db: AsyncSession, body: Command) -> UnitFacts | None:
+    """The unit a dispatch or a ruling names, as the workflow's rules need it (they cannot read the units)."""
+    code = body.to_unit if isinstance(body, Dispatch | RuleReturn) else None
+    if code is None:
+        return None
+    unit = await get_unit(db, code)
+    if unit is None:
+        raise unprocessable(f"{body.action}: unit {code!r} does not exist")
+    return UnitFacts(code=unit.code, path=unit.path)
+
+
+# Commands whose who-may is partly the case's state (a supervisor over the handling unit; the unit a case
+# was returned to): the API lets through anyone who can read the case, and the workflow answers with the
+# reason (409) when the caller is not the one.
+STATE_DECIDES_WHO = (Urge, Supervise, EndSupervision, RuleReturn)
+
+
 def _authorize(caller: Caller, record: CaseRecord, body: Command) -> None:
     """Who may give the command: the roles on its class, then the caller's jurisdiction (when is the workflow's)."""
     if caller.role not in body.roles:
@@ -318,9 +347,9 @@ def _authorize(caller: Caller, record: CaseRecord, body: Command) -> None:
         if isinstance(body, Withdraw) and record.filed_by != caller.id:
             raise forbidden("residents can only withdraw cases they filed")
         return
-    # The handling unit is the compound or one of its ancestors, so its path is a prefix of the case's.
-    handling_path = UnitPath.from_path(record.unit_path).path_at(Tier(record.tier))
-    if not caller.covers(handling_path):
+    if isinstance(body, STATE_DECIDES_WHO):
+        return  # _readable_record has checked that the caller can read the case
+    if not caller.covers(record.handling_path):
         raise forbidden(f"the case is handled by {record.handling_unit}, outside your jurisdiction")
 
 
@@ -358,7 +387,8 @@ async def _readable_record(db: AsyncSession, caller: Caller, case_id: str, *opti
         # A resident reaches any case in their compound to co-sign or object, but reads only their own.
         if not caller.covers(record.unit_path):
             raise forbidden("this case is outside your compound")
-    elif not caller.covers(record.unit_path):
+    elif not (caller.covers(record.unit_path) or caller.covers(record.handling_path)):
+        # Staff read the cases of their compounds and those dispatched to a unit of theirs.
         raise forbidden("this case is outside your jurisdiction")
     return record
 
@@ -374,7 +404,7 @@ async def list_cases(db: AsyncSession, caller: Caller, f: CaseFilters) -> Page[C
     query = select(CaseRecord)
     prefix, _ = await scope_path(db, caller, f.unit)
     if prefix:
-        query = query.where(within(CaseRecord.unit_path, prefix))
+        query = query.where(in_jurisdiction(prefix))
     if caller.role is Role.RESIDENT:
         query = query.where(CaseRecord.filed_by == caller.id)
     for column, value in (
@@ -399,6 +429,17 @@ async def list_cases(db: AsyncSession, caller: Caller, f: CaseFilters) -> Page[C
     rows = rows[: f.limit]
     cursor = encode_cursor(rows[-1].filed_at.isoformat(), rows[-1].id) if more else None
     return Page(items=[shown_to(caller, CaseView.model_validate(r.view)) for r in rows], next_cursor=cursor)
+
+
+def in_jurisdiction(prefix: str) -> Any:
+    """The cases of the compounds under ``prefix``, and those handled by a unit under it (dispatched there).
+
+    A case is only ever dispatched inside its own town, so for a town (or wider) the compounds' range alone
+    says it, and the query keeps to one index range.
+    """
+    if prefix.count("/") <= 2:
+        return within(CaseRecord.unit_path, prefix)
+    return or_(within(CaseRecord.unit_path, prefix), within(CaseRecord.handling_path, prefix))
 
 
 async def list_events(

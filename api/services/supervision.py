@@ -7,8 +7,12 @@ each can be narrowed to the cases of one urgency. A suspended case is never over
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Any
+import csv
+import io
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, Field
 from sqlalchemy import and_, case, func, or_
@@ -16,10 +20,11 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.auth import Caller
+from api.errors import unprocessable
 from api.pagination import Page, decode_cursor, encode_cursor
 from api.services.scope import scope_path, within, within_by_scan
 from core.tables import CaseEscalationRecord, CaseRecord, Unit, now_utc
-from workflows.model import CaseView, Escalation, SupervisionRecord, Urgency
+from workflows.model import CaseView, Escalation, ReturnReason, SlaPolicy, SupervisionRecord, Urgency
 
 SATISFIED = ("satisfied", "basically_satisfied")  # 满意 and 基本满意 both count, as the hotlines do
 
@@ -161,6 +166,91 @@ async def escalations(
     return Page(items=items, next_cursor=encode_cursor(last.at.isoformat(), last.id) if last else None)
 
 
+# --- pending -------------------------------------------------------------------------------------------------
+
+PendingKind = Literal["claim", "return", "extension"]
+
+
+class PendingCase(BaseModel):
+    id: str
+    number: str
+    title: str
+    stage: str
+    tier: str
+    handling_unit: str
+    deadline: datetime | None = Field(description="the stage's deadline; null while suspended")
+
+
+class ClaimDetail(BaseModel):
+    claim_deadline: datetime | None
+    overdue: bool = Field(description="the claim deadline has passed")
+
+
+class ReturnDetail(BaseModel):
+    from_unit: str = Field(description="the unit that returned the case")
+    reason: ReturnReason
+    explanation: str
+    at: datetime
+
+
+class ExtensionDetail(BaseModel):
+    days: int
+    reason: str
+    by: str
+    at: datetime
+
+
+class PendingItem(BaseModel):
+    kind: PendingKind
+    case: PendingCase
+    since: datetime = Field(description="waiting since: arrival at the unit, the return, the request")
+    due: datetime | None = Field(
+        description="claim: the claim deadline; extension: the case's deadline; return: null (no deadline)"
+    )
+    detail: ClaimDetail | ReturnDetail | ExtensionDetail
+
+
+async def pending(
+    db: AsyncSession, caller: Caller, *, unit: str | None, kind: PendingKind | None, cursor: str | None, limit: int
+) -> Page[PendingItem]:
+    """Open cases waiting on a unit in the jurisdiction (a claim, a ruling on a return, a decision on an
+    extension), longest waiting first. A case waits where it is handled: a return waits at the unit that sent
+    it, which must rule."""
+    path, _ = await scope_path(db, caller, unit)
+    # The waiting index, (waiting, handling_path, waiting_since), drives it: one range of paths per kind. Spelt
+    # "IN (kinds)", not "IS NOT NULL", and without "status = 'open'" (only an open case waits: core/rows.py),
+    # since either sends SQLite's planner to another index and through every case in the jurisdiction.
+    query = select(CaseRecord).where(col(CaseRecord.waiting).in_([kind] if kind else get_args(PendingKind)))
+    if path:
+        query = query.where(within(CaseRecord.handling_path, path))
+    if cursor:
+        after, after_id = decode_cursor(cursor, datetime, str)
+        since = col(CaseRecord.waiting_since)
+        query = query.where(or_(since > after, and_(since == after, col(CaseRecord.id) > after_id)))
+    order = (col(CaseRecord.waiting_since), col(CaseRecord.id))
+    rows = (await db.exec(query.order_by(*order).limit(limit + 1))).all()
+    now = now_utc()
+    page = [_pending_item(r, now) for r in rows[:limit]]
+    more = len(rows) > limit
+    return Page(items=page, next_cursor=encode_cursor(page[-1].since.isoformat(), page[-1].case.id) if more else None)
+
+
+def _pending_item(row: CaseRecord, now: datetime) -> PendingItem:
+    assert row.waiting_since is not None  # core/rows.py sets it with every waiting
+    detail: ClaimDetail | ReturnDetail | ExtensionDetail
+    if row.waiting == "claim":
+        detail = ClaimDetail(
+            claim_deadline=row.claim_deadline, overdue=row.waiting_due is not None and row.waiting_due < now
+        )
+    elif row.waiting == "return":  # the part of the view that is asked for (not from_path, nor by_id below)
+        detail = ReturnDetail.model_validate(row.view["pending_return"])
+    else:
+        detail = ExtensionDetail.model_validate(row.view["extension_request"])
+    case = PendingCase(id=row.id, number=row.number, title=row.title, stage=row.stage, tier=row.tier,
+                       handling_unit=row.handling_unit, deadline=row.deadline)  # fmt: skip
+    return PendingItem(kind=row.waiting, case=case, since=row.waiting_since, due=row.waiting_due, detail=detail)
+
+
 # --- stats ---------------------------------------------------------------------------------------------------
 
 
@@ -252,20 +342,9 @@ async def stats(
     in_scope = [within(CaseRecord.unit_path, path)] if path else []
     if urgency:  # urgency is in the covering index: the figures still come from the index alone
         in_scope.append(col(CaseRecord.urgency) == urgency)
-    filed = [*in_scope]
-    if period_from:
-        filed.append(col(CaseRecord.filed_at) >= period_from)
-    if period_to:
-        filed.append(col(CaseRecord.filed_at) < period_to)
-    counts = (await db.exec(select(group, *_counter_columns()).where(*filed).group_by(group))).all()
+    counted = await _count_by_child(db, scope, [*in_scope, *_filed_between(period_from, period_to)])
+    by_code = {row.unit: row for row, _ in counted}
     late = (await db.exec(select(group, func.count()).where(*in_scope, *_late_now(now_utc())).group_by(group))).all()
-
-    children = await _child_units(db, scope)
-    by_code = {u.code: UnitStats(unit=u.code, name=u.name, kind=u.kind) for u in children}
-    for code, *values in counts:
-        row = by_code.setdefault(code, UnitStats(unit=code, name=code, kind="unknown"))
-        for field, value in zip(COUNTERS, values, strict=True):
-            setattr(row, field, int(value or 0))
     for code, count in late:
         by_code.setdefault(code, UnitStats(unit=code, name=code, kind="unknown")).overdue_now = int(count)
 
@@ -283,6 +362,34 @@ async def stats(
     )  # fmt: skip
 
 
+def _filed_between(period_from: datetime | None, period_to: datetime | None) -> list[Any]:
+    """Filed in [period_from, period_to); an open end is no bound."""
+    bounds = []
+    if period_from:
+        bounds.append(col(CaseRecord.filed_at) >= period_from)
+    if period_to:
+        bounds.append(col(CaseRecord.filed_at) < period_to)
+    return bounds
+
+
+async def _count_by_child(
+    db: AsyncSession, scope: Unit | None, where: list[Any], extra: Sequence[Any] = ()
+) -> list[tuple[UnitStats, list[int]]]:
+    """The stats counters of the cases ``where`` selects, per unit one level below ``scope``, with the values
+    of the ``extra`` aggregates beside each: one grouped query. Every child unit has a row (zeros when it has
+    no cases), in path order; a code the units table does not know (yet) comes last, as kind "unknown"."""
+    group = CHILD_COLUMN[scope.kind if scope else None]
+    counts = (await db.exec(select(group, *_counter_columns(), *extra).where(*where).group_by(group))).all()
+    by_code = {u.code: (UnitStats(unit=u.code, name=u.name, kind=u.kind), [0] * len(extra))
+               for u in await _child_units(db, scope)}  # fmt: skip
+    for code, *values in counts:
+        row, more = by_code.setdefault(code, (UnitStats(unit=code, name=code, kind="unknown"), [0] * len(extra)))
+        for field, value in zip(COUNTERS, values[: len(COUNTERS)], strict=True):
+            setattr(row, field, int(value or 0))
+        more[:] = [int(value or 0) for value in values[len(COUNTERS) :]]
+    return list(by_code.values())
+
+
 async def _child_units(db: AsyncSession, scope: Unit | None) -> list[Unit]:
     if scope is None:
         query = select(Unit).where(Unit.kind == "town")
@@ -295,14 +402,137 @@ async def _child_units(db: AsyncSession, scope: Unit | None) -> list[Unit]:
 
 def stats_csv(report: StatsReport) -> str:
     """The same figures as a spreadsheet: one line per unit, then the total."""
-    import csv
-    import io
-
     fields = ["unit", "name", "kind", *COUNTERS, "overdue_now", "response_rate", "resolution_rate",
               "satisfaction_rate", "on_time_rate"]  # fmt: skip
+    return _csv(fields, [row.model_dump(include=set(fields)) for row in [*report.items, report.total]])
+
+
+def _csv(fields: list[str], rows: list[dict[str, Any]]) -> str:
+    """A header of ``fields``, then a line per row; a null is an empty cell."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
-    for row in [*report.items, report.total]:
-        writer.writerow({k: ("" if v is None else v) for k, v in row.model_dump(include=set(fields)).items()})
+    for row in rows:
+        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
     return out.getvalue()
+
+
+# --- ranking (考核) ------------------------------------------------------------------------------------------
+
+
+class UnitRank(BaseModel):
+    """One unit's assessment for the cases filed in the period (README: "Ranking (考核)")."""
+
+    unit: str
+    name: str
+    kind: str
+    filed: int
+    response_rate: float | None
+    resolution_rate: float | None
+    satisfaction_rate: float | None
+    on_time_rate: float | None
+    claim_on_time_rate: float | None = Field(description="claims made in time / claims due; null when none was due")
+    yellow_cards: int
+    red_cards: int
+    claims_overdue: int
+    penalty_points: float
+    score: float = Field(description="Σ weight × rate × 100 / Σ weights − penalty points (a null rate counts 0)")
+    rank: int = Field(description="1 = best score; equal scores share a rank (1, 1, 3)")
+
+
+class RankingReport(BaseModel):
+    unit: str | None = Field(description="the scope; null: the whole system")
+    period: str = Field(description="YYYY-MM or YYYY-Qn")
+    period_from: datetime
+    period_to: datetime = Field(description="exclusive: cases filed in [period_from, period_to), UTC")
+    weights: dict[str, float]
+    penalty_points: dict[str, float]
+    items: list[UnitRank]
+
+
+PERIOD = re.compile(r"(?P<year>[0-9]{4})-(?:(?P<month>[0-9]{2})|Q(?P<quarter>[0-9]))")
+
+
+def period_bounds(period: str) -> tuple[datetime, datetime]:
+    """``YYYY-MM`` or ``YYYY-Qn`` as [start, end) in UTC; anything else is a 422 that says what is wanted."""
+    found = PERIOD.fullmatch(period)
+    if found and found["month"] and 1 <= int(found["month"]) <= 12:
+        first, months = int(found["month"]), 1
+    elif found and found["quarter"] and 1 <= int(found["quarter"]) <= 4:
+        first, months = 3 * int(found["quarter"]) - 2, 3
+    else:
+        raise unprocessable(
+            f"period {period!r} is not a month or a quarter: give YYYY-MM (month 01-12) or YYYY-Qn (Q1-Q4), "
+            "e.g. 2026-11 or 2026-Q4"
+        )
+    year = int(found["year"])
+    following = first - 1 + months  # the month after the period, counted from January of ``year`` as 0
+    try:
+        return datetime(year, first, 1, tzinfo=UTC), datetime(year + following // 12, following % 12 + 1, 1, tzinfo=UTC)
+    except ValueError:  # year 0000, or the end of 9999
+        raise unprocessable(f"period {period!r} is out of range") from None
+
+
+# What each weight of the policy weighs; a weight of another name counts as a null rate (0).
+RATE_OF = {"response": "response_rate", "resolution": "resolution_rate", "satisfaction": "satisfaction_rate",
+           "on_time": "on_time_rate", "claim_on_time": "claim_on_time_rate"}  # fmt: skip
+RANKING_SUMS = (CaseRecord.claims_due, CaseRecord.claims_overdue, CaseRecord.yellow_cards, CaseRecord.red_cards)
+
+
+async def ranking(
+    db: AsyncSession, caller: Caller, *, unit: str | None, period: str, policy: SlaPolicy
+) -> RankingReport:
+    """The units one level below the scope, ranked by score for the cases filed in the period."""
+    period_from, period_to = period_bounds(period)
+    path, scope = await scope_path(db, caller, unit)
+    where = [*([within(CaseRecord.unit_path, path)] if path else []), *_filed_between(period_from, period_to)]
+    sums = [func.coalesce(func.sum(c), 0) for c in RANKING_SUMS]
+    rows = [_unit_rank(row.with_rates(), *more, policy=policy)
+            for row, more in await _count_by_child(db, scope, where, sums)]  # fmt: skip
+    ranks = competition_ranks([r["score"] for r in rows])
+    items = sorted((UnitRank(**r, rank=n) for r, n in zip(rows, ranks, strict=True)), key=lambda r: (r.rank, r.unit))
+    return RankingReport(
+        unit=scope.code if scope else None, period=period, period_from=period_from, period_to=period_to,
+        weights=policy.weights, penalty_points=policy.penalty_points, items=items,
+    )  # fmt: skip
+
+
+def _unit_rank(
+    row: UnitStats, claims_due: int, claims_overdue: int, yellow: int, red: int, *, policy: SlaPolicy
+) -> dict[str, Any]:
+    figures: dict[str, Any] = {
+        **row.model_dump(include={"unit", "name", "kind", "filed", "response_rate", "resolution_rate",
+                                  "satisfaction_rate", "on_time_rate"}),
+        "claim_on_time_rate": rate(claims_due - claims_overdue, claims_due),
+        "yellow_cards": yellow, "red_cards": red, "claims_overdue": claims_overdue,
+    }  # fmt: skip
+    points = policy.penalty_points
+    penalty = yellow * points.get("yellow_card", 0) + red * points.get("red_card", 0)
+    penalty += claims_overdue * points.get("claim_overdue", 0)
+    score = _weighed(figures, policy.weights) - penalty
+    return {**figures, "penalty_points": round(penalty, 2), "score": round(score, 2)}
+
+
+def _weighed(figures: dict[str, Any], weights: dict[str, float]) -> float:
+    """Σ weight × rate × 100 / Σ weights, a null rate counting 0. From the rates as published (4 places), so
+    that the score can be recomputed from the CSV."""
+    total = sum(weights.values())
+    if not total:
+        return 0.0
+    rates = {name: figures.get(RATE_OF.get(name, "")) or 0.0 for name in weights}
+    return sum(weight * rates[name] * 100 for name, weight in weights.items()) / total
+
+
+def competition_ranks(scores: list[float]) -> list[int]:
+    """Each score's rank, best (highest) first; equal scores share a rank and the next skips (1, 1, 3)."""
+    return [1 + sum(other > score for other in scores) for score in scores]
+
+
+RANKING_FIELDS = ["unit", "name", "kind", "filed", "response_rate", "resolution_rate", "satisfaction_rate",
+                  "on_time_rate", "claim_on_time_rate", "yellow_cards", "red_cards", "claims_overdue",
+                  "penalty_points", "score", "rank"]  # fmt: skip
+
+
+def ranking_csv(report: RankingReport) -> str:
+    """The ranking as a spreadsheet: a header, then one line per unit in rank order."""
+    return _csv(RANKING_FIELDS, [r.model_dump() for r in report.items])

@@ -155,6 +155,51 @@ async def supervised(stack: Stack) -> str:
     return cid
 
 
+# --- between tiers (v2) ----------------------------------------------------------------------------------
+
+
+async def dispatched_and_returned(stack: Stack) -> str:
+    """The town dispatches a case to a compound of another community; it returns it as not its remit; the
+    town overrules; the compound claims it and handles it to the end."""
+    compound = await stack.headers("caseworker", "compound-a1x", "网格员")
+    community = await stack.headers("caseworker", "community-a1", "社区两委")
+    town = await stack.headers("caseworker", "town-a", "镇综治中心")
+    other = await stack.headers("caseworker", "compound-a2x", "实成物业")
+    cid: str = (await stack.file(compound, title="Street lamp out on the service road"))["id"]
+    await stack.ok(cid, "submit", compound)
+    await stack.ok(cid, "escalate", compound, note="Lamp belongs to the road authority")
+    await stack.ok(cid, "escalate", community, note="Needs the town")
+    await stack.ok(cid, "dispatch", town, to_unit="compound-a2x", note="The service road is 实成's")
+    await stack.ok(cid, "return", other, reason="not_our_remit", explanation="The lamp is on 云台府's side")
+    await stack.ok(cid, "rule-return", town, upheld=False, note="The survey map puts it on 实成's road")
+    await stack.ok(cid, "claim", other)
+    await stack.ok(cid, "fast-track", other, assignee="实成物业电工", due_in_days=2)
+    await stack.ok(cid, "complete", other, summary="Lamp replaced")
+    await stack.ok(cid, "record-visit", other, satisfaction="satisfied")
+    return cid
+
+
+async def carded_by_itself(stack: Stack) -> str:
+    """Unclaimed past its claim deadline (urged), then nobody reviews it: it climbs to the town, becomes
+    overdue there (urged), and gets a yellow then a red card by itself; then a supervisor rejects it."""
+    resident = await stack.headers("resident", "compound-a1x", "王阿姨")
+    supervisor = await stack.headers("supervisor", "town-a", "综治中心")
+    cid: str = (await stack.file(resident, urgency="normal"))["id"]
+    await eventually(lambda: stack.case(cid, supervisor), lambda c: c["claims_overdue"] == 1, timeout=30)
+    await stack.ok(cid, "submit", supervisor)
+    await eventually(
+        lambda: stack.case(cid, supervisor), lambda c: (c["supervision"] or {}).get("grade") == "red", timeout=60
+    )
+    await stack.ok(cid, "reject", supervisor, explanation="Referred to the water company")
+    return cid
+
+
+def carding_settings(directory: Path) -> dict[str, Any]:
+    """Seconds: a 1 s claim, a 0.5 s review at each tier, cards after 2 and 4 s overdue at the town."""
+    extra = {"claim": "1d", "yellow_card_after": "2d", "red_card_after": "4d"}
+    return {"sla_file": sla_file(directory, extra, **{**LONG, "reviewing": 0.5}), "sla_scale": SECONDS}
+
+
 SCENARIOS: dict[str, Callable[[Stack], Awaitable[str]]] = {
     "resolved": resolved,
     "escalated_to_overdue": escalated_to_overdue,
@@ -169,9 +214,16 @@ CLOCK_SCENARIOS: dict[str, Callable[[Stack], Awaitable[str]]] = {
     "calendar_updated": calendar_updated,
     "supervised": supervised,
 }
-ALL_SCENARIOS = {**SCENARIOS, **CLOCK_SCENARIOS}
+TIER_SCENARIOS: dict[str, Callable[[Stack], Awaitable[str]]] = {
+    "dispatched_and_returned": dispatched_and_returned,
+    "carded_by_itself": carded_by_itself,
+}
+ALL_SCENARIOS = {**SCENARIOS, **CLOCK_SCENARIOS, **TIER_SCENARIOS}
 
 
 def settings_for(name: str, directory: Path) -> dict[str, Any]:
-    """The v1-era scenarios run on short windows; the clock's on the default policy as filed today."""
+    """The v1-era scenarios run on short windows; the clock's on the default policy as filed today; the
+    automatic cards' on seconds."""
+    if name == "carded_by_itself":
+        return carding_settings(directory)
     return scenario_settings(directory) if name in SCENARIOS else {}

@@ -135,17 +135,20 @@ async def eventually(
     return value
 
 
-def sla_file(directory: Path, **days: dict[str, float] | float) -> Path:
+def sla_file(directory: Path, extra: dict[str, Any] | None = None, /, **days: dict[str, float] | float) -> Path:
     """A policy file; with ``sla_scale=SECONDS`` a "day" lasts one second, so values read as seconds.
 
-    ``stage=number`` sets all three tiers; ``stage={"compound": n, ...}`` sets some.
+    ``stage=number`` sets all three tiers; ``stage={"compound": n, ...}`` sets some. ``extra``: other policy
+    settings (``{"claim": "2d", "yellow_card_after": "3d"}``); the claim deadline and the cards are long
+    unless given, so that a test of something else at ``SECONDS`` is not urged or carded meanwhile.
     """
     import json
 
     tiers = ("compound", "community", "town")
     table = {s: (v if isinstance(v, dict) else dict.fromkeys(tiers, v)) for s, v in days.items()}
     path = directory / f"sla-{uuid.uuid4().hex[:6]}.json"
-    path.write_text(json.dumps({"name": "test", "days": table}))
+    quiet = {"claim": "600d", "yellow_card_after": "600d", "red_card_after": "600d"}
+    path.write_text(json.dumps({"name": "test", "days": table, **quiet, **(extra or {})}))
     return path
 
 
