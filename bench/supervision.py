@@ -185,7 +185,8 @@ def bare_sql(scope: str, now: datetime) -> dict[str, tuple[str, dict[str, Any]]]
                   "sum(CASE WHEN status = 'closed' THEN 1 ELSE 0 END), sum(CASE WHEN outcome = 'resolved' THEN 1 "
                   "ELSE 0 END), sum(escalation_count) FROM cases WHERE unit_path >= :lo AND unit_path < :hi "
                   "GROUP BY community", params),
-        "pending": ("SELECT * FROM cases WHERE waiting IS NOT NULL AND handling_path >= :lo AND handling_path < :hi "
+        "pending": ("SELECT * FROM cases WHERE waiting IN ('claim', 'return', 'extension') AND handling_path >= :lo "
+                    "AND handling_path < :hi "
                     "ORDER BY waiting_since, id LIMIT 51", params),
         "ranking": ("SELECT community, count(*), sum(CASE WHEN responded_at IS NOT NULL THEN 1 ELSE 0 END), "
                     "sum(CASE WHEN outcome = 'resolved' THEN 1 ELSE 0 END), sum(claims_due), sum(claims_overdue), "
