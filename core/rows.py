@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from core.tables import CaseEventRecord
 from workflows.model import Actor, CaseEvent, CaseView, PendingReturn, Role, SupervisionGrade, UnitPath
+from workflows.policy import handling_path
 
 
 def case_row(case: CaseView, units: UnitPath) -> dict[str, Any]:
@@ -23,7 +24,7 @@ def case_row(case: CaseView, units: UnitPath) -> dict[str, Any]:
         "town": units.town,
         "unit_path": units.path,
         "handling_unit": case.handling_unit,
-        "handling_path": case.handling_path or units.path_at(case.tier),
+        "handling_path": handling_path(case, units),
         "claimed": case.claimed,
         "claim_deadline": case.claim_deadline,
         "waiting": waiting,
@@ -66,7 +67,7 @@ def _waiting(case: CaseView) -> tuple[str | None, datetime | None, datetime | No
     if pending is not None:
         return "return", pending.at, None
     if not case.claimed:
-        arrived = max((at for at in _arrivals(case)), default=case.filed_at)
+        arrived = max(_arrivals(case), default=case.filed_at)
         return "claim", arrived, case.claim_deadline
     if (request := case.extension_request) is not None:
         return "extension", request.at, case.deadline

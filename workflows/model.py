@@ -570,7 +570,7 @@ class UnitPath(BaseModel):
 
     def path_at(self, tier: Tier) -> str:
         """The materialized path of the unit handling the case at ``tier``."""
-        depth = {Tier.TOWN: 1, Tier.COMMUNITY: 2, Tier.COMPOUND: 3}[tier]
+        depth = next(d for d, t in TIER_AT_DEPTH.items() if t is tier)
         return "/" + "".join(f"{code}/" for code in (self.town, self.community, self.compound)[:depth])
 
     @classmethod

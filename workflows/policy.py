@@ -197,11 +197,9 @@ def next_tier(tier: Tier) -> Tier | None:
     return TIER_LADDER[index + 1] if index + 1 < len(TIER_LADDER) else None
 
 
-def handling_path(case: CaseView, units: UnitPath | None = None) -> str | None:
+def handling_path(case: CaseView, units: UnitPath) -> str:
     """The handling unit's materialized path (cases from before dispatching: derived from the tier)."""
-    if case.handling_path is not None:
-        return case.handling_path
-    return units.path_at(case.tier) if units is not None else None
+    return case.handling_path or units.path_at(case.tier)
 
 
 def check(
@@ -269,7 +267,7 @@ def check(
                 raise InvalidTransition("the case is not under supervision")
         case _:
             pass
-    _check_between_tiers(case, body, actor, caller, target, handling_path(case, units))
+    _check_between_tiers(case, body, actor, caller, target, handling_path(case, units) if units else case.handling_path)
 
 
 # While a return awaits its ruling the case waits: only the ruling, the supervisors' commands, and the

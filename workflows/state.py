@@ -305,23 +305,27 @@ class _Change:
         else:
             self.case.tier = to
             self.case.handling_unit = self.state.units.at(to)
-        self.state.implement_days = None  # the new tier works to its own deadline, not the old decision's
         self.detail["escalation"] = {"to_tier": to.value, "reason": reason.value}
-        self._restart_clock()
+        self.take_over()
         return True
 
-    def arrive(self, path: str, *, claim: bool = True, sent: bool = True) -> None:
-        """The case is handled at ``path`` from now on; it comes from the unit handling it so far (``sent``),
-        and must be claimed there (``claim``, under the between-tiers rules)."""
+    def arrive(self, path: str, *, claim: bool = True) -> None:
+        """The case is handled at ``path`` from now on; it comes from the unit handling it so far, and must
+        be claimed there (``claim``, under the between-tiers rules)."""
         case = self.case
-        if sent:
-            case.arrived_from = case.handling_path
+        case.arrived_from = case.handling_path
         case.handling_path, case.handling_unit, case.tier = path, code_of(path), tier_of(path)
         case.pending_return = None
         if claim and self.rules.has(policy.BETWEEN_TIERS):
             _await_claim(self.state, self.now)
         elif not case.claimed:
             _claimed(self.state)
+
+    def take_over(self) -> None:
+        """The unit the case has just reached works to its own tier's deadline for the stage, from now (not
+        to the deadline a decision gave the unit before it)."""
+        self.state.implement_days = None
+        self._restart_clock()
 
     def close(self, outcome: Outcome) -> None:
         self.case.stage = Stage.CLOSED
@@ -526,16 +530,14 @@ def apply_command(
 def _dispatch(change: _Change, target: UnitFacts, note: str | None) -> None:
     """下派: the target handles the case from now on, with its tier's deadline for the stage from now."""
     case = change.case
-    if case.handling_path is None:  # a case from before dispatching: its handling unit is on its compound's line
-        case.handling_path = change.state.units.path_at(case.tier)
+    case.handling_path = policy.handling_path(case, change.state.units)  # set from here on, on older cases too
     case.dispatches.append(DispatchRecord(from_unit=case.handling_unit, to_unit=target.code, at=change.now,
                                           by=change.actor.name, note=note))  # fmt: skip
     to_tier = tier_of(target.path).value
     change.detail.update({"from_unit": case.handling_unit, "to_unit": target.code, "to_tier": to_tier})
     change.lapse_request()
     change.arrive(target.path)
-    change.state.implement_days = None  # the new unit works to its tier's deadline
-    change._restart_clock()
+    change.take_over()
 
 
 def _return(change: _Change, reason: ReturnReason, explanation: str) -> None:
@@ -550,8 +552,8 @@ def _return(change: _Change, reason: ReturnReason, explanation: str) -> None:
     change.detail.update({"from_unit": case.handling_unit, "to_unit": code_of(sender)})
     change.lapse_request()
     # The sender had the case before: it comes back claimed (a claimed case is never returned again).
-    change.arrive(sender, claim=False, sent=False)
-    case.arrived_from = None
+    change.arrive(sender, claim=False)
+    case.arrived_from = None  # where it had come from before is not kept: claimed, it cannot be returned
     case.pending_return = pending
     change._restart_clock()
 
@@ -572,8 +574,7 @@ def _rule_on_return(change: _Change, upheld: bool, target: UnitFacts | None, not
         return
     # Overruled: back to the returning unit, which must claim it now and cannot return it again.
     change.arrive(pending.from_path)
-    change.state.implement_days = None
-    change._restart_clock()
+    change.take_over()
 
 
 def _end_supervision(case: CaseView, now: datetime, by: str) -> None:
@@ -692,9 +693,14 @@ def next_alarm(state: CaseState, rules: Rules) -> tuple[datetime, str] | None:
     return min(alarms) if alarms else None
 
 
+def _card_after(sla: SlaPolicy, grade: SupervisionGrade) -> str:
+    """How long overdue at the town before the card of ``grade``."""
+    return sla.yellow_card_after if grade is SupervisionGrade.YELLOW else sla.red_card_after
+
+
 def _card_due(state: CaseState, since: datetime, grade: SupervisionGrade) -> datetime:
-    after = state.policy.yellow_card_after if grade is SupervisionGrade.YELLOW else state.policy.red_card_after
-    return due_after(since, parse_duration(after), state.calendar, state.policy.scale).at
+    after = parse_duration(_card_after(state.policy, grade))
+    return due_after(since, after, state.calendar, state.policy.scale).at
 
 
 def alarm_rang(state: CaseState, kind: str, now: datetime, *, rules: Rules) -> CaseEvent | None:
@@ -718,7 +724,7 @@ def alarm_rang(state: CaseState, kind: str, now: datetime, *, rules: Rules) -> C
     state.clock += 1
     if case.supervision is not None and GRADE_ORDER.index(case.supervision.grade) >= GRADE_ORDER.index(grade):
         return None  # already under this grade or a higher one
-    after = state.policy.yellow_card_after if grade is SupervisionGrade.YELLOW else state.policy.red_card_after
+    after = _card_after(state.policy, grade)
     change = _Change(state, SYSTEM_ACTOR, "supervise", now, rules)
     change.detail = {"grade": grade.value, "automatic": True, "overdue_since": state.overdue_since.isoformat()
                      if state.overdue_since else None, "after": after}  # fmt: skip
