@@ -1,4 +1,5 @@
-"""Projecting the case's events into the read model, the audit trail and the escalations table.
+"""Projecting the case's events into the read model, the audit trail, the escalations table and the webhook
+outbox.
 
 Idempotent by construction: events and escalations are keyed by (case id, seq), the case row by its
 version, so a retried activity never writes twice. A retry overwrites what an earlier attempt wrote for
@@ -23,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import SQLModel
 from temporalio import activity
 
+from activities.webhooks import active_subscriptions, delivery_rows, insert_deliveries
 from core.db import upsert
 from core.rows import case_row, escalation_row, event_row, is_escalation
 from core.tables import CaseEscalationRecord, CaseEventRecord, CaseRecord
@@ -45,6 +47,8 @@ class Projection:
         self.upsert_escalations = upsert(engine, escalations, key)
         # An older version of a case never overwrites a newer one (a retried activity racing a later one).
         self.upsert_cases = upsert(engine, cases, ["id"], version="version")
+        self.subscriptions = active_subscriptions()
+        self.insert_deliveries = insert_deliveries(engine)
         self._waiting: list[tuple[ProjectCase, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -99,6 +103,11 @@ class Projection:
             await _execute(db, self.upsert_events, events)
             await _execute(db, self.upsert_escalations, escalations)
             await _execute(db, self.upsert_cases, cases)
+            # The webhook outbox, in the same transaction: an event is never written without its deliveries.
+            # The delivery workflows find them there (activities/webhooks.py): the command waits for nobody.
+            deliveries = delivery_rows((await db.execute(self.subscriptions)).all(), changes)
+            if deliveries:
+                await db.execute(self.insert_deliveries, deliveries)
 
 
 async def _execute(db: AsyncConnection, statement: Any, rows: dict[Any, dict[str, Any]]) -> None:

@@ -13,8 +13,9 @@ from api.docs import install_docs
 from api.errors import install_error_handlers
 from api.headers import SecurityHeaders
 from api.limits import BodyLimits, document_limits
+from api.metrics import install_metrics
 from api.pagination import CursorSigning, cursor_signer
-from api.routes import audit, calendar, cases, health, pages, supervision, units
+from api.routes import audit, calendar, cases, health, pages, public, supervision, units, webhooks
 from core.calendar import seed_national
 from core.db import create_engine, upgrade_schema
 from core.settings import Settings
@@ -53,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
-    for module in (health, units, cases, calendar, supervision, audit, pages):
+    for module in (health, units, cases, calendar, supervision, audit, pages, public, webhooks):
         app.include_router(module.router)
     app.mount(pages.ASSETS, pages.assets(), name="assets")
     install_docs(app)
@@ -65,4 +66,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     larger = {audit.HISTORY_UPLOAD: settings.max_history_bytes}
     app.add_middleware(BodyLimits, max_bytes=settings.max_body_bytes, larger=larger)
     app.add_middleware(SecurityHeaders)
+    install_metrics(app)  # GET /metrics, and the outermost middleware: it times all the others too
     return app

@@ -21,6 +21,7 @@ from temporalio.worker import Worker
 from api.app import create_app
 from api.services.tokens import issue_bootstrap_token
 from api.services.units import UnitTree, count_units, import_trees
+from api.services.webhooks import start_deliveries
 from api.worker import build_worker
 from core.db import create_engine, upgrade_schema
 from core.devserver import DevServer
@@ -81,7 +82,10 @@ async def serve_api(settings: Settings, host: str, port: int) -> bool:
 
 
 async def _worker(settings: Settings, engine: AsyncEngine) -> Worker:
-    return build_worker(await connect(settings), engine, settings.task_queue, sandboxed=settings.workflow_sandbox)
+    client = await connect(settings, worker=True)  # with the SDK's metrics on LINLI_METRICS_PORT, if set
+    worker = build_worker(client, engine, settings.task_queue, sandboxed=settings.workflow_sandbox)
+    await start_deliveries(engine, client, settings.task_queue)  # a subscription's, if it never started
+    return worker
 
 
 async def serve_worker(settings: Settings) -> None:

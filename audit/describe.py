@@ -8,6 +8,7 @@ history from other code) leaves the structured field empty rather than failing t
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -125,7 +126,22 @@ def _applied(entry: TimelineEntry) -> str:
             return f"the deadline passed: escalated from {escalation.from_tier} to {escalation.to_tier}"
         case "escalate" if (escalation := entry.escalation) is not None:
             return f"escalated from {escalation.from_tier} to {escalation.to_tier} by {who}"
+        case "deadline-approaching":
+            return _warned(entry.detail)
     return _generic(entry)
+
+
+def _warned(detail: dict[str, Any]) -> str:
+    """预警: how much is left of which deadline (a detail that does not say leaves it out)."""
+    text = "预警 deadline approaching"
+    left, stage, tier, deadline = (detail.get(k) for k in ("warn_before", "stage", "tier", "deadline"))
+    if isinstance(left, str) and isinstance(stage, str):
+        text += f": {left} left of the {stage} deadline" + (f" at the {tier}" if isinstance(tier, str) else "")
+    try:
+        due = datetime.fromisoformat(deadline) if isinstance(deadline, str) else None
+    except ValueError:
+        due = None
+    return text + (f" (due {due.astimezone(UTC):%Y-%m-%d %H:%M} UTC)" if due is not None else "")
 
 
 def _generic(entry: TimelineEntry) -> str:

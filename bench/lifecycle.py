@@ -8,7 +8,9 @@ meeting, decide, (the objection period, shortened to a fraction of a second, end
 progress, complete, a satisfied visit: 8 commands a case — C at a time; then, on the same server, a
 baseline: a workflow that only takes updates, driven with the same number of operations (one
 update-with-start and 7 updates a case, pausing for the same objection period) through the SDK directly,
-C at a time. With ``--open-cases K`` it
+C at a time. With ``--webhook`` the linli run is driven twice on the same server: as above, then with a
+webhook subscription to every event, delivered to a receiver on loopback, and both are reported (with how
+long the last deliveries took to arrive after the last command). With ``--open-cases K`` it
 then files K more cases and leaves them open, and reports the worker's peak RSS. It also times `linli up`
 from start to ready. The last line of output is one JSON object with the figures.
 """
@@ -39,8 +41,10 @@ from temporalio.worker import Worker
 from bench.baseline import BaselineCase
 from bench.http import Http
 from bench.measure import free_port, percentile_ms
+from bench.receiver import Receiver
 from core.codec import Keyring
 from core.temporal import converter_for
+from core.webhooks import EVENTS
 
 REPO = Path(__file__).resolve().parent.parent
 COMMANDS: list[tuple[str, dict[str, Any]]] = [
@@ -247,6 +251,32 @@ async def time_linli_up() -> float:
             process.wait(60)
 
 
+async def with_webhook(
+    api_url: str, token: str, cases: int, concurrency: int, without: dict[str, Any]
+) -> dict[str, Any]:
+    """The linli run again, with one subscription to every event; the figures next to the run without."""
+    async with Receiver() as receiver, Http(api_url, headers={"Authorization": f"Bearer {token}"}) as http:
+        body = {"url": receiver.url, "events": list(EVENTS), "secret": uuid.uuid4().hex}
+        reply = await http.post("/v1/webhooks", json=body)
+        if reply.status != 201:
+            raise RuntimeError(f"/v1/webhooks: {reply.status} {reply.text}")
+        log(f"without a webhook: {without['commands_per_s']} commands/s; again, with a subscription to every event")
+        ours = summarise(*await drive_linli(api_url, token, cases, concurrency))
+        finished = time.perf_counter()
+        expected = cases * 3  # filed, decision_announced, closed
+        while len(receiver.accepted()) < expected and time.perf_counter() - finished < 300:
+            await asyncio.sleep(0.1)
+        drained = time.perf_counter() - finished
+    return {
+        **{f"webhook_{k}": v for k, v in ours.items() if k != "p50_ms_by_command"},
+        "webhook_deliveries": len(receiver.accepted()),
+        "webhook_deliveries_expected": expected,
+        "webhook_drain_s": round(drained, 2),
+        "webhook_ratio": round(ours["commands_per_s"] / without["commands_per_s"], 3),
+        "webhook_p50_vs_without": round(ours["p50_ms"] / without["p50_ms"], 2),
+    }
+
+
 def summarise(by_command: Latencies, wall: float) -> dict[str, Any]:
     latencies = [s for samples in by_command.values() for s in samples]
     return {
@@ -268,6 +298,7 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--token", help="an admin token for --api-url")
     parser.add_argument("--temporal", help="its Temporal address, for the baseline (with --api-url)")
     parser.add_argument("--skip-up", action="store_true", help="do not time `linli up`")
+    parser.add_argument("--webhook", action="store_true", help="drive linli again with a subscription to every event")
     args = parser.parse_args(argv)
     if args.api_url and not (args.token and args.temporal):
         parser.error("--api-url needs --token and --temporal")
@@ -286,12 +317,14 @@ async def main(argv: list[str] | None = None) -> int:
 
         log(f"linli: {args.cases} cases × 8 commands, {args.concurrency} at a time")
         ours = summarise(*await drive_linli(api_url, token, args.cases, args.concurrency))
-        log(f"baseline: the same through the SDK on a bare workflow ({ours})")
+        log(f"linli: {ours['commands_per_s']} commands/s; baseline: the same through the SDK on a bare workflow")
         baseline = summarise(*await drive_baseline(address, args.cases, args.concurrency))
         figures.update(ours)
         figures.update({f"baseline_{k}": v for k, v in baseline.items() if k != "commands"})
         figures["ratio"] = round(ours["commands_per_s"] / baseline["commands_per_s"], 3)
         figures["p99_vs_baseline"] = round(ours["p99_ms"] / baseline["p99_ms"], 2)
+        if args.webhook:
+            figures.update(await with_webhook(api_url, token, args.cases, args.concurrency, ours))
         if local is not None:
             if args.open_cases:
                 log(f"filing {args.open_cases} cases and leaving them open")

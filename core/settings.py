@@ -48,6 +48,13 @@ class Settings(BaseSettings):
     # Keys that encrypt every payload sent to Temporal: "id:key,id:key", the first encrypts (README: Payload
     # encryption). Unset: one key generated into the data dir, which every process on this machine shares.
     payload_keys: SecretStr | None = None
+    # The worker serves the Temporal SDK's metrics (Prometheus text, /metrics) on this port; unset: none
+    # (README: Metrics). On every interface unless LINLI_METRICS_HOST says otherwise.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "0.0.0.0"
+    # When set, the API's /metrics answers only "Authorization: Bearer <this>"; unset, it is open to whoever
+    # reaches the API (keep it off the public side of the proxy or firewall it).
+    metrics_token: SecretStr | None = Field(default=None, min_length=16)
 
     @model_validator(mode="after")
     def _refuse_unusable(self) -> Settings:

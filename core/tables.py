@@ -235,3 +235,70 @@ class CaseEscalationRecord(SQLModel, table=True):
     at: datetime = utc_column()
     by: str = Field(max_length=200)
     note: str | None = None
+
+
+class WebhookSubscription(SQLModel, table=True):
+    """Who is told what: a receiver's URL, the events it wants, and the subtree whose cases it hears of.
+
+    The secret signs each delivery; it is kept to sign with and never shown again after the subscription
+    is made. Deleting a subscription deactivates it: its delivery log stays readable.
+    """
+
+    __tablename__ = "webhooks"
+
+    id: str = Field(primary_key=True, max_length=32)
+    url: str = Field(max_length=2000)
+    events: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    unit: str | None = Field(default=None, max_length=64)
+    unit_path: str = path_column()  # "" for every case in the installation
+    secret: str = Field(max_length=200)
+    created_by: str = Field(max_length=32)
+    created_at: datetime = utc_column()
+    active: bool = Field(default=True, index=True)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """The outbox: one row per (subscription, case event, webhook event), written in the same transaction
+    as the case event itself, so an event is never projected without its deliveries or delivered twice
+    under two ids. ``body`` is the exact JSON sent (and signed), made once."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "case_id", "seq", "event"),
+        # The subscription's delivery workflow: what is pending, oldest first.
+        Index("ix_webhook_deliveries_pending", "subscription_id", "status", "created_at"),
+        # The delivery log, newest first.
+        Index("ix_webhook_deliveries_log", "subscription_id", "created_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=36)
+    subscription_id: str = Field(max_length=32)
+    case_id: str = Field(max_length=32)
+    seq: int
+    position: int = 0  # order among the webhook events of one case event
+    event: str = Field(max_length=32)
+    at: datetime = utc_column()  # when the case event happened
+    body: str
+    status: str = Field(default="pending", max_length=16)  # pending | delivered | gone | failed | cancelled
+    attempts: int = 0
+    last_status: int | None = None
+    last_error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = utc_column()
+    delivered_at: datetime | None = utc_column(nullable=True)
+    # Which fetch of which run of the delivery workflow took it on (activities/webhooks.py, ``fetch``).
+    claimed_by: str | None = Field(default=None, max_length=200)
+
+
+class WebhookAttempt(SQLModel, table=True):
+    """One try at a delivery: what the receiver answered (or why there was no answer)."""
+
+    __tablename__ = "webhook_attempts"
+    __table_args__ = (UniqueConstraint("delivery_id", "attempt"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: str = Field(max_length=36, index=True)
+    attempt: int
+    at: datetime = utc_column()
+    status_code: int | None = None
+    error: str | None = Field(default=None, max_length=500)
+    duration_ms: int = 0

@@ -10,9 +10,16 @@ from api.headers import inline_script_hashes
 from tests.utils.browser import chromium, console, serving
 from tests.utils.stack import Stack
 
-PAGES = ["/supervision", "/docs"]
+PAGES = ["/supervision", "/docs", "/public/compound-a1x"]
 # Everything those pages load, and the document /docs draws.
-SERVED = [*PAGES, "/assets/supervision.js", "/assets/supervision.css", "/docs/assets/swagger-ui.css", "/openapi.json"]
+SERVED = [
+    *PAGES,
+    "/assets/supervision.js",
+    "/assets/supervision.css",
+    "/assets/public.css",
+    "/docs/assets/swagger-ui.css",
+    "/openapi.json",
+]
 CDN_HOSTS = ["cdn.jsdelivr.net", "unpkg.com", "cdnjs.cloudflare.com", "fastapi.tiangolo.com", "googleapis.com"]
 
 

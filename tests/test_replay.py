@@ -20,8 +20,10 @@ from tests.conftest import StackFactory
 from tests.utils.scenarios import ALL_SCENARIOS, settings_for
 from workflows import workflow_id
 from workflows.case import CaseWorkflow
+from workflows.webhooks import WebhookDeliveryWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+DELIVERY_HISTORIES = sorted((Path(__file__).parent / "histories" / "webhooks").glob("*.json"))
 
 
 def replayer(converter: DataConverter) -> Replayer:
@@ -41,6 +43,19 @@ async def test_saved_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(f"case-{path.stem}", path.read_text())
     result = await replayer(UNRELATED_KEYS).replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name} no longer replays: {result.replay_failure}"
+
+
+@pytest.mark.parametrize("path", DELIVERY_HISTORIES, ids=[p.stem for p in DELIVERY_HISTORIES])
+async def test_saved_webhook_delivery_run_replays(path: Path) -> None:
+    """A subscription's delivery workflow runs for as long as the subscription: its code must replay too."""
+    history = WorkflowHistory.from_json(f"webhook-{path.stem}", path.read_text())
+    replayer = Replayer(workflows=[WebhookDeliveryWorkflow], data_converter=UNRELATED_KEYS)
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None, f"webhooks/{path.name} no longer replays: {result.replay_failure}"
+
+
+def test_there_is_a_saved_webhook_delivery_run() -> None:
+    assert DELIVERY_HISTORIES
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

@@ -28,3 +28,15 @@ def workflow_id(case_id: str) -> str:
 
 def case_id_of(workflow_id: str) -> str:
     return workflow_id.removeprefix(WORKFLOW_ID_PREFIX)
+
+
+# Webhooks (workflows/webhooks.py): one delivery workflow per subscription, id ``webhook-<subscription id>``.
+WEBHOOK_TYPE = "WebhookDelivery"
+WEBHOOK_ID_PREFIX = "webhook-"
+FETCH_DELIVERIES = "fetch_deliveries"  # activity: the pending deliveries this run has not taken on yet
+DELIVER = "deliver"  # activity: one POST to the receiver (retried by Temporal)
+GIVE_UP = "give_up_delivery"  # activity: retried for 24 h without success; mark it failed
+
+
+def webhook_workflow_id(subscription_id: str) -> str:
+    return f"{WEBHOOK_ID_PREFIX}{subscription_id}"

@@ -11,9 +11,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from workflows.clock import DurationText
+from workflows.clock import DurationError, DurationText, parse_duration
 
 
 class Stage(StrEnum):
@@ -505,6 +505,26 @@ class CaseCommand(BaseModel):
 
 Deadlines = dict[Stage, dict[Tier, DurationText]]
 
+WARNINGS_OFF = "off"
+
+
+def _off_if_null(value: Any) -> Any:
+    return WARNINGS_OFF if value is None else value
+
+
+def _warning(value: str) -> str:
+    """``warn_before``: a duration, written canonically, or "off"."""
+    if value.strip().lower() == WARNINGS_OFF:
+        return WARNINGS_OFF
+    try:
+        return str(parse_duration(value))
+    except DurationError as error:
+        raise ValueError(f'warn_before: {error}; or "off" for no warnings') from None
+
+
+# 预警: how long before a deadline the case warns that it is approaching (a duration, or "off"; null is "off").
+WarnBefore = Annotated[str, BeforeValidator(_off_if_null), AfterValidator(_warning)]
+
 
 class SlaPolicy(BaseModel):
     """The deadlines per stage and tier, as in force when the case was filed.
@@ -528,6 +548,10 @@ class SlaPolicy(BaseModel):
     # How long a case may be overdue at the town before it gets a yellow, then a red card by itself.
     yellow_card_after: DurationText = "3wd"
     red_card_after: DurationText = "10wd"
+    # 预警 (deadline warnings rule change): warn once per deadline when this much of it is left, counted on the
+    # deadline's own clock ("1wd": one working day). A deadline in hours or minutes (an emergency's) is warned
+    # when a quarter of it is left instead, unless this too is in hours or minutes. "off" (or null): never.
+    warn_before: WarnBefore = "1wd"
     # 考核: the ranking's weights (per rate) and penalty points (per card and per claim overdue).
     weights: dict[str, float] = {"response": 30, "resolution": 35, "satisfaction": 35}
     penalty_points: dict[str, float] = {"yellow_card": 5, "red_card": 10, "claim_overdue": 1}

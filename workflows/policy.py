@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from workflows.clock import Duration, parse_duration
+from workflows.clock import Duration, Unit, WorkCalendar, parse_duration
 from workflows.model import (
+    WARNINGS_OFF,
     Actor,
     CallerFacts,
     CaseView,
@@ -79,6 +81,15 @@ WORKING_DAYS = "working-days"
 # From here on, a case that reaches a unit must be claimed in time, and a case overdue at the town is urged
 # and carded by itself (DESIGN.md, "Between tiers"). Before: none of these timers existed.
 BETWEEN_TIERS = "between-tiers"
+# From here on, a case warns once per deadline when the policy's ``warn_before`` is left of it (预警, DESIGN.md
+# "Telling people"). Before: no warning; the histories of those cases have no timer for one.
+DEADLINE_WARNINGS = "deadline-warnings"
+# The stages whose deadlines are work somebody must do in time; collecting and announcing are windows that
+# end by themselves, and are not warned of.
+WARNED_STAGES = frozenset({Stage.REVIEWING, Stage.DELIBERATING, Stage.IMPLEMENTING, Stage.FOLLOW_UP})
+# A deadline in hours or minutes is warned of when this share of it is left (unless warn_before is in hours
+# or minutes itself): a working day's warning would come before an emergency's two hours even began.
+CLOCK_TIME_SHARE = 0.25
 
 
 class InvalidTransition(Exception):
@@ -178,6 +189,70 @@ def claim_duration(sla: SlaPolicy, tier: Tier, urgency: Urgency) -> Duration:
     """How long a unit at ``tier`` has to claim a case of this urgency (签收时限)."""
     override = sla.claim_urgency.get(urgency)
     return parse_duration(override or sla.claim.get(tier) or DEFAULT_CLAIM)
+
+
+@dataclass(frozen=True)
+class DeadlineWarning:
+    """When a deadline is warned of (预警), and how much of it is left then, as the event says it ("1wd", "30m")."""
+
+    at: datetime
+    left: str
+
+
+def deadline_warning(
+    sla: SlaPolicy, deadline: datetime, *, started: datetime, unit: Unit, calendar: WorkCalendar
+) -> DeadlineWarning | None:
+    """When to warn that ``deadline`` is approaching; None if the policy warns of nothing (``warn_before`` "off").
+
+    ``started`` and ``unit``: the deadline's clock (when it started; what it counts). The warning is due at the
+    first moment from which only ``warn_before`` is left on the working-day clock the deadlines use, i.e. the
+    first moment from which a clock of ``warn_before`` would run out at the deadline (or later): for working
+    days, the start of the Nth working day before the deadline's day — on that day, counted from the next day
+    (次日起算), N working days end with the deadline's. A deadline in hours or minutes is warned of when a
+    quarter of it is left, unless ``warn_before`` is in hours or minutes too.
+
+    The moment may already have passed when the deadline is set (a one-working-day deadline is inside its own
+    warning from the start): the workflow then warns at once, still only once.
+    """
+    if sla.warn_before == WARNINGS_OFF:
+        return None
+    before = parse_duration(sla.warn_before)
+    if unit in ("m", "h") and before.unit in ("d", "wd"):
+        share = (deadline - started) * CLOCK_TIME_SHARE
+        if share <= timedelta(0):
+            return None  # a deadline set outright, not counted from anything: no interval to take a share of
+        return DeadlineWarning(deadline - share, _clock_text(share / sla.scale))
+    return DeadlineWarning(time_before(deadline, before, calendar, started=started, scale=sla.scale), str(before))
+
+
+def time_before(
+    deadline: datetime, before: Duration, calendar: WorkCalendar, *, started: datetime, scale: float = 1.0
+) -> datetime:
+    """The first moment from which a clock of ``before`` runs out at ``deadline`` or later (``clock.due_after``
+    backwards). ``started`` is when the deadline's clock started: under a ``scale`` (demos, tests) intervals are
+    shrunk from there, so the working days are counted on the deadline as the unscaled clock has it."""
+    if before.unit != "wd":
+        seconds = {"m": 60, "h": 3_600, "d": 86_400}[before.unit]
+        return deadline - timedelta(seconds=before.amount * seconds * scale)
+    real = deadline
+    if scale != 1.0:  # unscaled, to the second: scaling rounds to microseconds, which dividing magnifies
+        real = started + (deadline - started) / scale
+        real = real.replace(microsecond=0) + timedelta(seconds=round(real.microsecond / 1_000_000))
+    day = calendar.local_day(real - timedelta(microseconds=1))  # the deadline's own day (it ends at 24:00)
+    while not calendar.is_workday(day):  # a calendar-day deadline on a day off: as if on the next working day
+        day += timedelta(days=1)
+    for _ in range(int(before.amount)):
+        day -= timedelta(days=1)
+        while not calendar.is_workday(day):
+            day -= timedelta(days=1)
+    at = calendar.end_of(day - timedelta(days=1))  # 00:00 local on that working day
+    return at if scale == 1.0 else started + (at - started) * scale
+
+
+def _clock_text(left: timedelta) -> str:
+    """Clock time as a duration would write it: whole hours in hours, else minutes (to a tenth)."""
+    minutes = round(left.total_seconds() / 60, 1)
+    return str(Duration(minutes / 60, "h") if minutes % 60 == 0 else Duration(minutes, "m"))
 
 
 def days_given(days: float, rules: Rules) -> Duration:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 CHANGES: tuple[str, ...] = (
     "working-days",  # v2: the days commands give are working days (policy.WORKING_DAYS)
     "between-tiers",  # v2: claim deadlines, automatic urges and cards (policy.BETWEEN_TIERS)
+    "deadline-warnings",  # v2: 预警, a warning once per deadline (policy.DEADLINE_WARNINGS)
 )
 
 

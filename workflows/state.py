@@ -131,6 +131,9 @@ class CaseState(BaseModel):
     # Overdue at the town (between-tiers rules): since when, and the automatic cards given since then.
     overdue_since: datetime | None = None
     auto_cards: list[SupervisionGrade] = []
+    # Deadline warnings (预警): the deadline the case last warned of. A deadline that moves (an extension, a new
+    # stage or tier, a resumption, a calendar's re-timing) is another one, and is warned of in its turn.
+    warned_deadline: datetime | None = None
 
 
 class CaseInput(BaseModel):
@@ -674,7 +677,8 @@ CARDS = (SupervisionGrade.YELLOW, SupervisionGrade.RED)
 def next_alarm(state: CaseState, rules: Rules) -> tuple[datetime, str] | None:
     """The next moment something happens by itself, and what: ``deadline`` (the stage's deadline, or the
     end of a suspension), ``claim`` (the claim deadline), ``yellow``/``red`` (a card for a case overdue at
-    the town). Before the between-tiers rules only the first existed, and only it is asked for then."""
+    the town), ``warning`` (预警: the deadline is approaching). Before the between-tiers rules only the first
+    existed, and only it is asked for then; ``warning`` only under the deadline-warnings rules."""
     case = state.view
     if case.stage is Stage.CLOSED:
         return None
@@ -690,7 +694,25 @@ def next_alarm(state: CaseState, rules: Rules) -> tuple[datetime, str] | None:
             for grade in CARDS:
                 if grade not in state.auto_cards:
                     alarms.append((_card_due(state, state.overdue_since, grade), grade.value))
+    if rules.has(policy.DEADLINE_WARNINGS) and (warning := _warning_due(state)) is not None:
+        # A moment already past (a deadline set inside its own warning) rings at once: the workflow's timer
+        # for a past alarm is 1 ms, so the warning still stands on a fired timer in history.
+        alarms.append((warning.at, "warning"))
     return min(alarms) if alarms else None
+
+
+def _warning_due(state: CaseState) -> policy.DeadlineWarning | None:
+    """The warning the running deadline is still owed, if any: once per deadline, for a stage's work (not a
+    window), never while suspended (the clock is stopped) nor once overdue (past warning)."""
+    case, timer = state.view, state.timer
+    if case.deadline is None or timer is None or case.suspended is not None or case.overdue:
+        return None
+    if case.stage not in policy.WARNED_STAGES or state.warned_deadline == case.deadline:
+        return None
+    unit: Unit = "wd" if timer.extended_wd else timer.unit  # working days added: it ends as they do
+    warning = policy.deadline_warning(state.policy, case.deadline, started=timer.started, unit=unit,
+                                      calendar=state.calendar)  # fmt: skip
+    return warning if warning is not None and warning.at < case.deadline else None
 
 
 def _card_after(sla: SlaPolicy, grade: SupervisionGrade) -> str:
@@ -707,6 +729,8 @@ def alarm_rang(state: CaseState, kind: str, now: datetime, *, rules: Rules) -> C
     """The alarm ``kind`` (from ``next_alarm``) went off: its event, or None if it changes nothing."""
     if kind == "deadline":
         return deadline_passed(state, now, rules=rules)
+    if kind == "warning":
+        return _warn(state, now, rules)
     case = state.view
     if kind == "claim":
         change = _Change(state, SYSTEM_ACTOR, "urge", now, rules)
@@ -731,4 +755,21 @@ def alarm_rang(state: CaseState, kind: str, now: datetime, *, rules: Rules) -> C
     _end_supervision(case, now, SYSTEM_ACTOR.name)
     case.supervision = SupervisionRecord(grade=grade, since=now, by=SYSTEM_ACTOR.name, automatic=True,
                                          note=f"overdue at the town for {after}")  # fmt: skip
+    return change.seal()
+
+
+def _warn(state: CaseState, now: datetime, rules: Rules) -> CaseEvent | None:
+    """预警: the deadline is approaching. Tells, changes nothing else (stage, tier and deadline stay)."""
+    warning, case = _warning_due(state), state.view
+    if warning is None or case.deadline is None:
+        return None  # not owed any more (the workflow only rings what next_alarm gave, so this is a guard)
+    state.warned_deadline = case.deadline
+    state.clock += 1
+    if case.deadline <= now:
+        # Rung late (a worker down past the deadline too; or a re-timing that left both behind): a warning
+        # after the fact tells nobody anything. Settled all the same, so that the deadline's own alarm is next.
+        return None
+    change = _Change(state, SYSTEM_ACTOR, "deadline-approaching", now, rules)
+    change.detail = {"deadline": case.deadline.isoformat(), "warn_before": warning.left, "stage": case.stage.value,
+                     "tier": case.tier.value}  # fmt: skip
     return change.seal()

@@ -1,5 +1,5 @@
-"""Supervision: overdue cases, escalations, what waits on whom, per-unit rates and the ranking, for supervisors
-and admins."""
+"""Supervision: overdue cases, cases due soon (预警), escalations, what waits on whom, per-unit rates and the
+ranking, for supervisors and admins."""
 
 from __future__ import annotations
 
@@ -12,7 +12,15 @@ from api.deps import CurrentCaller, SessionDep, SettingsDep, require_role
 from api.errors import error_responses, unprocessable
 from api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, QueryTime
 from api.services import supervision
-from api.services.supervision import EscalationItem, OverdueCase, PendingItem, PendingKind, RankingReport, StatsReport
+from api.services.supervision import (
+    DueSoonCase,
+    EscalationItem,
+    OverdueCase,
+    PendingItem,
+    PendingKind,
+    RankingReport,
+    StatsReport,
+)
 from api.services.units import CODE
 from workflows.model import EscalationReason, Role, Stage, Tier, Urgency
 
@@ -41,6 +49,27 @@ async def read_overdue(
     return await supervision.overdue(
         db, caller, unit=unit, tier=tier, stage=stage, urgency=urgency, cursor=cursor, limit=limit
     )
+
+
+Within = Annotated[
+    str | None,
+    Query(max_length=32, description='a duration: "1wd" (working days), "2d", "8h", "30m"; default: the policy\'s '
+          "warn_before (one working day when warnings are off)"),
+]  # fmt: skip
+
+
+@router.get("/due-soon")
+async def read_due_soon(
+    db: SessionDep, caller: CurrentCaller, settings: SettingsDep, within: Within = None, unit: Unit = None,
+    tier: Tier | None = None, stage: Stage | None = None, urgency: UrgencyFilter = None, cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[DueSoonCase]:  # fmt: skip
+    """预警: open cases in the caller's jurisdiction whose deadline falls within `within` from now, soonest first.
+    Not overdue ones (see /overdue), nor suspended ones (their clock is stopped)."""
+    return await supervision.due_soon(
+        db, caller, window=within, policy=settings.sla_policy, unit=unit, tier=tier, stage=stage, urgency=urgency,
+        cursor=cursor, limit=limit,
+    )  # fmt: skip
 
 
 @router.get("/escalations")

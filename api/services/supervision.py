@@ -1,6 +1,7 @@
-"""What supervisors ask every morning: what is overdue, what went up and why, how each unit is doing.
+"""What supervisors ask every morning: what is overdue, what is due soon, what went up and why, how each unit
+is doing.
 
-All three read the read model only, scoped to the caller's jurisdiction by the materialized path, and
+All of them read the read model only, scoped to the caller's jurisdiction by the materialized path, and
 each can be narrowed to the cases of one urgency. A suspended case is never overdue: its clock is stopped
 (the workflow clears its deadline meanwhile; the filters say so too, so the rule does not rest on that).
 """
@@ -23,8 +24,11 @@ from api.auth import Caller
 from api.errors import unprocessable
 from api.pagination import Page, decode_cursor, encode_cursor
 from api.services.scope import scope_path, within, within_by_scan
+from core.calendar import work_calendar
 from core.tables import CaseEscalationRecord, CaseRecord, Unit, now_utc
-from workflows.model import CaseView, Escalation, ReturnReason, SlaPolicy, SupervisionRecord, Urgency
+from workflows.clock import Duration, DurationError, due_after, parse_duration
+from workflows.model import WARNINGS_OFF, CaseView, Escalation, ReturnReason, SlaPolicy, SupervisionRecord, Urgency
+from workflows.policy import WARNED_STAGES
 
 SATISFIED = ("satisfied", "basically_satisfied")  # 满意 and 基本满意 both count, as the hotlines do
 
@@ -66,14 +70,25 @@ async def overdue(
     now = now_utc()
     path, _ = await scope_path(db, caller, unit)
     query = select(CaseRecord).where(*_late_now(now))
+    if stage:
+        query = query.where(CaseRecord.stage == stage)
+    rows, more = await _by_deadline(db, query, path=path, urgency=urgency, tier=tier, cursor=cursor, limit=limit)
+    page = [_overdue_item(r, now) for r in rows]
+    return Page(items=page, next_cursor=encode_cursor(page[-1].deadline.isoformat(), page[-1].id) if more else None)
+
+
+async def _by_deadline(
+    db: AsyncSession, query: Any, *, path: str | None, urgency: Urgency | None, tier: str | None, cursor: str | None,
+    limit: int,
+) -> tuple[list[CaseRecord], bool]:  # fmt: skip
+    """``query``'s cases in the scope, soonest deadline first, one page after ``cursor``; and whether more follow.
+    The deadline index drives it; the path is checked beside each entry (within_by_scan)."""
     if path:
         query = query.where(within_by_scan(CaseRecord.unit_path, path))
     if urgency:
         query = query.where(col(CaseRecord.urgency) == urgency)
     if tier:
         query = query.where(CaseRecord.tier == tier)
-    if stage:
-        query = query.where(CaseRecord.stage == stage)
     if cursor:
         after, after_id = decode_cursor(cursor, datetime, str)
         query = query.where(
@@ -81,10 +96,8 @@ async def overdue(
                 col(CaseRecord.deadline) > after, and_(col(CaseRecord.deadline) == after, col(CaseRecord.id) > after_id)
             )
         )
-    rows = (await db.exec(query.order_by(col(CaseRecord.deadline), col(CaseRecord.id)).limit(limit + 1))).all()
-    page = [_overdue_item(r, now) for r in rows[:limit]]
-    more = len(rows) > limit
-    return Page(items=page, next_cursor=encode_cursor(page[-1].deadline.isoformat(), page[-1].id) if more else None)
+    rows = list((await db.exec(query.order_by(col(CaseRecord.deadline), col(CaseRecord.id)).limit(limit + 1))).all())
+    return rows[:limit], len(rows) > limit
 
 
 def _overdue_item(row: CaseRecord, now: datetime) -> OverdueCase:
@@ -97,6 +110,76 @@ def _overdue_item(row: CaseRecord, now: datetime) -> OverdueCase:
         stage=row.stage, tier=row.tier, urgency=Urgency(row.urgency), deadline=row.deadline,
         deadline_provisional=row.deadline_provisional, overdue_by=late,
         overdue_by_seconds=int(late.total_seconds()), flagged=row.overdue, escalations=view.escalations,
+        supervision=view.supervision, urges=len(view.urges),
+    )  # fmt: skip
+
+
+# --- due soon (预警) ------------------------------------------------------------------------------------------
+
+
+class DueSoonCase(BaseModel):
+    id: str
+    number: str
+    title: str
+    unit: str
+    handling_unit: str
+    stage: str
+    tier: str
+    urgency: Urgency
+    deadline: datetime
+    deadline_provisional: bool = Field(
+        description="counted across a year whose official schedule is not loaded yet (Mon–Fri only)"
+    )
+    due_in: timedelta = Field(description="how long until the deadline (ISO 8601 duration)")
+    due_in_seconds: int
+    supervision: SupervisionRecord | None = Field(description="督办 in force: grade, since, by; null if none")
+    urges: int = Field(description="how many times it has been urged (催办)")
+
+
+def warning_window(window: str | None, policy: SlaPolicy) -> Duration:
+    """The window asked for ("1wd", "8h", "2d"); unset: the policy's own warning (one working day when the
+    policy warns of nothing). A 422 that says what is wanted for anything else."""
+    text = window if window is not None else policy.warn_before
+    if window is None and text == WARNINGS_OFF:
+        text = "1wd"
+    try:
+        return parse_duration(text)
+    except DurationError as error:
+        raise unprocessable(f"within: {error}") from None
+
+
+async def due_soon(
+    db: AsyncSession, caller: Caller, *, window: str | None, policy: SlaPolicy, unit: str | None, tier: str | None,
+    stage: str | None, cursor: str | None, limit: int, urgency: Urgency | None = None,
+) -> Page[DueSoonCase]:  # fmt: skip
+    """Open cases whose deadline falls within the window from now, soonest first: not closed, not suspended
+    (the clock is stopped), not overdue; in the stages whose deadlines are work (collecting and announcing
+    are windows that end by themselves). The window is counted as deadlines are, on the working days of the
+    scope's town (the national ones for a wider scope) and under the policy's scale."""
+    span = warning_window(window, policy)
+    now = now_utc()
+    path, _ = await scope_path(db, caller, unit)
+    town = path.split("/")[1] if path else None
+    calendar = await work_calendar(db, town, [now.year, now.year + 1])
+    until = due_after(now, span, calendar, policy.scale).at
+    stages = [s.value for s in WARNED_STAGES if stage is None or s.value == stage]
+    query = select(CaseRecord).where(
+        CaseRecord.status == "open", col(CaseRecord.deadline) > now, col(CaseRecord.deadline) <= until,
+        col(CaseRecord.suspended).is_(False), col(CaseRecord.overdue).is_(False), col(CaseRecord.stage).in_(stages),
+    )  # fmt: skip
+    rows, more = await _by_deadline(db, query, path=path, urgency=urgency, tier=tier, cursor=cursor, limit=limit)
+    page = [_due_soon_item(r, now) for r in rows]
+    return Page(items=page, next_cursor=encode_cursor(page[-1].deadline.isoformat(), page[-1].id) if more else None)
+
+
+def _due_soon_item(row: CaseRecord, now: datetime) -> DueSoonCase:
+    view = CaseView.model_validate(row.view)
+    assert row.deadline is not None  # the query selects only cases with a deadline
+    left = timedelta(seconds=int((row.deadline - now).total_seconds()))  # whole seconds, as overdue_by
+    return DueSoonCase(
+        id=row.id, number=row.number, title=row.title, unit=row.unit, handling_unit=row.handling_unit,
+        stage=row.stage, tier=row.tier, urgency=Urgency(row.urgency), deadline=row.deadline,
+        deadline_provisional=row.deadline_provisional, due_in=left, due_in_seconds=int(left.total_seconds()),
         supervision=view.supervision, urges=len(view.urges),
     )  # fmt: skip
 

@@ -200,6 +200,29 @@ def carding_settings(directory: Path) -> dict[str, Any]:
     return {"sla_file": sla_file(directory, extra, **{**LONG, "reviewing": 0.5}), "sla_scale": SECONDS}
 
 
+# --- telling people (v2) ---------------------------------------------------------------------------------
+
+
+async def deadline_warning(stack: Stack) -> str:
+    """预警: warned once that its review deadline is approaching, then accepted in time."""
+    worker = await stack.headers("caseworker", "compound-a1x", "网格员")
+    cid: str = (await stack.file(worker))["id"]
+    await stack.ok(cid, "submit", worker)
+
+    async def actions() -> list[str]:
+        events = (await stack.http.get(f"/v1/cases/{cid}/events", headers=worker)).json()["items"]
+        return [e["action"] for e in events]
+
+    await eventually(actions, lambda done: "deadline-approaching" in done)
+    await stack.ok(cid, "accept", worker, note="On the agenda before the deadline")
+    return cid
+
+
+def warning_settings(directory: Path) -> dict[str, Any]:
+    """Seconds: a 4 s review, warned with 2 s left; everything else long (its warnings far off)."""
+    return {"sla_file": sla_file(directory, {"warn_before": "2d"}, **{**LONG, "reviewing": 4}), "sla_scale": SECONDS}
+
+
 SCENARIOS: dict[str, Callable[[Stack], Awaitable[str]]] = {
     "resolved": resolved,
     "escalated_to_overdue": escalated_to_overdue,
@@ -218,12 +241,17 @@ TIER_SCENARIOS: dict[str, Callable[[Stack], Awaitable[str]]] = {
     "dispatched_and_returned": dispatched_and_returned,
     "carded_by_itself": carded_by_itself,
 }
-ALL_SCENARIOS = {**SCENARIOS, **CLOCK_SCENARIOS, **TIER_SCENARIOS}
+WARNING_SCENARIOS: dict[str, Callable[[Stack], Awaitable[str]]] = {
+    "deadline_warning": deadline_warning,
+}
+ALL_SCENARIOS = {**SCENARIOS, **CLOCK_SCENARIOS, **TIER_SCENARIOS, **WARNING_SCENARIOS}
 
 
 def settings_for(name: str, directory: Path) -> dict[str, Any]:
     """The v1-era scenarios run on short windows; the clock's on the default policy as filed today; the
-    automatic cards' on seconds."""
+    automatic cards' and the deadline warning's on seconds."""
     if name == "carded_by_itself":
         return carding_settings(directory)
+    if name in WARNING_SCENARIOS:
+        return warning_settings(directory)
     return scenario_settings(directory) if name in SCENARIOS else {}

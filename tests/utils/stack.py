@@ -140,14 +140,15 @@ def sla_file(directory: Path, extra: dict[str, Any] | None = None, /, **days: di
 
     ``stage=number`` sets all three tiers; ``stage={"compound": n, ...}`` sets some. ``extra``: other policy
     settings (``{"claim": "2d", "yellow_card_after": "3d"}``); the claim deadline and the cards are long
-    unless given, so that a test of something else at ``SECONDS`` is not urged or carded meanwhile.
+    unless given, so that a test of something else at ``SECONDS`` is not urged or carded meanwhile, and
+    deadline warnings are off unless ``warn_before`` is given, so that its events are the ones it expects.
     """
     import json
 
     tiers = ("compound", "community", "town")
     table = {s: (v if isinstance(v, dict) else dict.fromkeys(tiers, v)) for s, v in days.items()}
     path = directory / f"sla-{uuid.uuid4().hex[:6]}.json"
-    quiet = {"claim": "600d", "yellow_card_after": "600d", "red_card_after": "600d"}
+    quiet = {"claim": "600d", "yellow_card_after": "600d", "red_card_after": "600d", "warn_before": "off"}
     path.write_text(json.dumps({"name": "test", "days": table, **quiet, **(extra or {})}))
     return path
 
