@@ -15,7 +15,7 @@ from api.headers import SecurityHeaders
 from api.limits import BodyLimits, document_limits
 from api.metrics import install_metrics
 from api.pagination import CursorSigning, cursor_signer
-from api.routes import audit, calendar, cases, health, pages, public, supervision, units, webhooks
+from api.routes import audit, calendar, cases, health, open311, pages, public, supervision, units, webhooks
 from core.calendar import seed_national
 from core.db import create_engine, upgrade_schema
 from core.settings import Settings
@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
-    for module in (health, units, cases, calendar, supervision, audit, pages, public, webhooks):
+    for module in (health, units, cases, calendar, supervision, audit, pages, public, webhooks, open311):
         app.include_router(module.router)
     app.mount(pages.ASSETS, pages.assets(), name="assets")
     install_docs(app)

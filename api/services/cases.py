@@ -87,6 +87,7 @@ class Channel(StrEnum):
     ONLINE = "online"  # mini-program: reported online, handled offline
     GRID_VISIT = "grid_visit"  # a grid worker's visit
     HOTLINE = "hotline"  # 12345
+    OPEN311 = "open311"  # an Open311 GeoReport v2 client (api/routes/open311.py)
     OTHER = "other"
 
 

@@ -136,7 +136,7 @@ async def board(db: AsyncSession, compound: Unit) -> PublicBoard:
 
 
 def _decision(view: CaseView, places: BoardCompound) -> BoardDecision:
-    blank = _blanker(view)
+    blank = blanker(view)
     return BoardDecision(
         number=view.number,
         title=blank(view.title),
@@ -150,7 +150,7 @@ def _decision(view: CaseView, places: BoardCompound) -> BoardDecision:
 
 
 def _closed(view: CaseView, record: CaseRecord) -> BoardClosedCase:
-    blank = _blanker(view)
+    blank = blanker(view)
     return BoardClosedCase(
         number=view.number,
         title=blank(view.title),
@@ -170,7 +170,7 @@ def how_to_object(number: str, places: BoardCompound) -> str:
     )
 
 
-def _blanker(view: CaseView) -> _Blank:
+def blanker(view: CaseView) -> _Blank:
     names = {view.reporter.name, *view.co_signers, *(o.resident for o in view.objections)}
     return _Blank(names, view.reporter.phone)
 
